@@ -1,0 +1,227 @@
+//! Connecting to the cluster the way kubectl does: the same kubeconfig search
+//! and merge rules, the same selection flags, and a hard bound on every call.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::{Client, Config};
+
+use crate::cli::GlobalArgs;
+use crate::error::{Action, Error, Result};
+
+/// A connected client plus what error messages need to know about it.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    /// The API server URL, for messages such as "unable to connect to the server at ...".
+    pub server: String,
+    /// `-n` if given, else the context's namespace, else `default`.
+    pub namespace: String,
+    /// Whether `-n` was given, for commands that default to all namespaces.
+    pub namespace_from_flag: bool,
+    /// Zero means no bound, as with kubectl's `--request-timeout=0`.
+    pub request_timeout: Duration,
+    config: Config,
+}
+
+impl Cluster {
+    /// Loads the kubeconfig and builds a client whose every call is bounded by
+    /// `--request-timeout`. Makes no request yet.
+    pub async fn connect(args: &GlobalArgs) -> Result<Self> {
+        let kubeconfig = load_kubeconfig(args.kubeconfig.as_deref())?;
+        if let Some(context) = &args.context
+            && !kubeconfig.contexts.iter().any(|c| &c.name == context)
+        {
+            return Err(Error::UnknownContext(context.clone()));
+        }
+        let options = KubeConfigOptions {
+            context: args.context.clone(),
+            cluster: args.cluster.clone(),
+            user: args.user.clone(),
+        };
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(kubeconfig_problem)?;
+        let bound = (!args.request_timeout.is_zero()).then_some(args.request_timeout);
+        config.connect_timeout = bound;
+        config.read_timeout = bound;
+        config.write_timeout = bound;
+        let namespace_from_flag = args.namespace.is_some();
+        if let Some(namespace) = &args.namespace {
+            config.default_namespace = namespace.clone();
+        }
+        Self::from_config(config, args.request_timeout, namespace_from_flag)
+    }
+
+    fn from_config(
+        config: Config,
+        request_timeout: Duration,
+        namespace_from_flag: bool,
+    ) -> Result<Self> {
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
+        let client = Client::try_from(config.clone()).map_err(|err| Error::Unreachable {
+            server: server.clone(),
+            cause: root_cause(&err),
+        })?;
+        Ok(Self {
+            client,
+            server,
+            namespace: config.default_namespace.clone(),
+            namespace_from_flag,
+            request_timeout,
+            config,
+        })
+    }
+
+    /// A second client for long-lived streams (watches, port-forwards, log
+    /// follows): connecting stays bounded, but an idle stream is not cut off.
+    pub fn streaming(&self) -> Result<Self> {
+        let mut config = self.config.clone();
+        config.read_timeout = None;
+        config.write_timeout = None;
+        Self::from_config(config, self.request_timeout, self.namespace_from_flag)
+    }
+
+    /// Runs one API call under the request timeout and turns its failure into
+    /// a message that names what was being done.
+    pub async fn call<T>(
+        &self,
+        action: Action,
+        call: impl Future<Output = std::result::Result<T, kube::Error>>,
+    ) -> Result<T> {
+        let result = if self.request_timeout.is_zero() {
+            call.await
+        } else {
+            match tokio::time::timeout(self.request_timeout, call).await {
+                Ok(result) => result,
+                Err(_) => return Err(self.timed_out()),
+            }
+        };
+        result.map_err(|err| self.explain(action, err))
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::Timeout {
+            server: self.server.clone(),
+            timeout: self.request_timeout,
+        }
+    }
+
+    /// Maps a kube error to one of ours, keeping the action for API refusals.
+    pub fn explain(&self, action: Action, err: kube::Error) -> Error {
+        match err {
+            kube::Error::Api(status) => Error::Api { action, status },
+            kube::Error::Auth(err) => Error::Credentials(root_cause(&err)),
+            err @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+                let cause = root_cause(&err);
+                if cause.contains("timed out") || cause.contains("deadline has elapsed") {
+                    self.timed_out()
+                } else {
+                    Error::Unreachable {
+                        server: self.server.clone(),
+                        cause,
+                    }
+                }
+            }
+            err => Error::Other(format!(
+                "cannot {} {}: {}",
+                action.verb,
+                action.resource,
+                root_cause(&err)
+            )),
+        }
+    }
+}
+
+/// The innermost error of a chain: "Connection refused (os error 111)" rather
+/// than "ServiceError: client error (Connect)".
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+/// kubectl's lookup: `--kubeconfig` alone if given; else every file in
+/// `KUBECONFIG`, merged, first one wins, missing ones skipped; else `~/.kube/config`.
+pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
+    if let Some(path) = explicit {
+        return read_kubeconfig(path);
+    }
+    let candidates = kubeconfig_candidates();
+    let present: Vec<&PathBuf> = candidates.iter().filter(|p| p.exists()).collect();
+    if present.is_empty() {
+        let tried = candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::KubeconfigNotFound { tried });
+    }
+    present
+        .into_iter()
+        .try_fold(Kubeconfig::default(), |merged, path| {
+            merged
+                .merge(read_kubeconfig(path)?)
+                .map_err(kubeconfig_problem)
+        })
+}
+
+/// The files kubectl would look at when no `--kubeconfig` is given.
+pub fn kubeconfig_candidates() -> Vec<PathBuf> {
+    match std::env::var_os("KUBECONFIG") {
+        Some(list) if !list.is_empty() => std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        _ => home_dir()
+            .map(|home| vec![home.join(".kube").join("config")])
+            .unwrap_or_default(),
+    }
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from)
+}
+
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig> {
+    Kubeconfig::read_from(path).map_err(|err| match err {
+        KubeconfigError::ReadConfig(source, _) => Error::KubeconfigRead {
+            path: path.to_owned(),
+            source,
+        },
+        KubeconfigError::Parse(err) => Error::KubeconfigParse {
+            path: path.to_owned(),
+            message: one_line(&err.to_string()),
+        },
+        other => Error::KubeconfigInvalid(format!("{}: {}", path.display(), root_cause(&other))),
+    })
+}
+
+fn kubeconfig_problem(err: KubeconfigError) -> Error {
+    match err {
+        KubeconfigError::LoadContext(name) => Error::UnknownContext(name),
+        KubeconfigError::CurrentContextNotSet => Error::KubeconfigInvalid(
+            "current-context is not set; pass --context or run `kubectl config use-context`".into(),
+        ),
+        KubeconfigError::LoadClusterOfContext(name) => {
+            Error::KubeconfigInvalid(format!("cluster \"{name}\" does not exist"))
+        }
+        other => Error::KubeconfigInvalid(one_line(&other.to_string())),
+    }
+}
+
+/// Collapses a multi-line parser message (with its source excerpt) to one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .filter(|l| !l.is_empty())
+        .take(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

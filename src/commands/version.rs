@@ -1,0 +1,83 @@
+//! `kubectl devenv version`: what this binary is, and what it talks to.
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::client::Cluster;
+use crate::error::{Action, Result};
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print the client version only, without contacting the cluster
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionReport {
+    client_version: ClientVersion,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_version: Option<ServerVersion>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientVersion {
+    pub version: &'static str,
+    pub commit: &'static str,
+    pub target: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerVersion {
+    git_version: String,
+    platform: String,
+}
+
+/// This build's version, commit and target triple.
+pub fn client_version() -> ClientVersion {
+    ClientVersion {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("DEVENV_GIT_COMMIT"),
+        target: env!("DEVENV_TARGET"),
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
+    let server_version = if args.client {
+        None
+    } else {
+        let cluster = Cluster::connect(global).await?;
+        let info = cluster
+            .call(
+                Action::new("get", "version"),
+                cluster.client.apiserver_version(),
+            )
+            .await?;
+        Some(ServerVersion {
+            git_version: info.git_version,
+            platform: info.platform,
+        })
+    };
+    let report = VersionReport {
+        client_version: client_version(),
+        server_version,
+    };
+    if let Some(text) = output::structured(global.output, &report)? {
+        print!("{text}");
+        return Ok(());
+    }
+    let client = &report.client_version;
+    println!(
+        "Client Version: v{} (commit {}, {})",
+        client.version, client.commit, client.target
+    );
+    if let Some(server) = &report.server_version {
+        println!("Server Version: {} ({})", server.git_version, server.platform);
+    }
+    Ok(())
+}

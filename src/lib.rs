@@ -1,0 +1,42 @@
+//! kubectl-devenv: a dev pod and an isolated test stack on any Kubernetes cluster.
+//!
+//! The binary is a thin shell over [`run`]; everything that can be tested
+//! without a cluster (rendering, parsing, validation) is pure and lives here.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod labels;
+pub mod output;
+
+use cli::{Cli, Command};
+pub use error::{Error, Result};
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Version(args) => commands::version::run(global, args).await,
+        Command::Status(args) => commands::status::run(global, args).await,
+    }
+}
+
+/// Sends logs to stderr, so that `-o json|yaml` on stdout stays parseable.
+/// `RUST_LOG` overrides `-v`.
+pub fn init_logging(verbosity: u8) {
+    let default = match verbosity {
+        0 => "warn",
+        1 => "kubectl_devenv=info,warn",
+        2 => "kubectl_devenv=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

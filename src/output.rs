@@ -1,0 +1,60 @@
+//! Data goes to stdout in the format `-o` asks for; everything else goes to stderr.
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::error::{Error, Result};
+
+/// Serializes `value` as JSON or YAML, or returns `None` for table output so
+/// the caller renders its own table.
+pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Option<String>> {
+    match format {
+        OutputFormat::Table => Ok(None),
+        OutputFormat::Json => serde_json::to_string_pretty(value)
+            .map(|text| Some(text + "\n"))
+            .map_err(|err| Error::Other(format!("cannot encode JSON: {err}"))),
+        OutputFormat::Yaml => serde_saphyr::to_string(value)
+            .map(Some)
+            .map_err(|err| Error::Other(format!("cannot encode YAML: {err}"))),
+    }
+}
+
+/// A borderless table with upper-case headers, like `kubectl get`.
+pub fn table<const N: usize>(headers: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers);
+    // kubectl separates columns by three spaces and pads nothing on the left.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    table
+}
+
+/// Prints a table without the trailing spaces comfy-table pads the last column with.
+pub fn print_table(table: &Table) {
+    for line in table.lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+/// kubectl's age column: 45s, 3m, 5h, 2d.
+pub fn age(since: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
+    let Some(since) = since else {
+        return "<unknown>".to_owned();
+    };
+    let secs = k8s_openapi::jiff::Timestamp::now()
+        .duration_since(since.0)
+        .as_secs()
+        .max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}

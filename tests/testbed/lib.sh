@@ -1,0 +1,21 @@
+# Shared settings for the test-bed scripts; sourced, not run.
+
+TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-devenv-testbed}
+# Runtime state: PKI, kubeconfigs, data directories, pid files and logs.
+TESTBED_DIR=${TESTBED_DIR:-${TMPDIR:-/tmp}/kubectl-devenv-testbed}
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: retry COMMAND until it succeeds.
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "$what not ready after ${seconds}s (logs in $TESTBED_DIR/logs)"
+    fi
+    sleep 0.2
+  done
+}
