@@ -28,10 +28,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready
+    Up(commands::up::UpArgs),
+    /// Delete a stack's objects (data volumes and credentials are kept unless --purge)
+    Down(commands::down::DownArgs),
+    /// Print the logs of a component's pods
+    Logs(commands::logs::LogsArgs),
+    /// Open a shell, or run a command, in the dev pod (or another component)
+    Shell(commands::shell::ShellArgs),
     /// Print the client version and, unless --client, the server's
     Version(commands::version::VersionArgs),
     /// List what kubectl-devenv manages in the cluster
     Status(commands::status::StatusArgs),
+    /// Check that images have variants for the cluster's (or the given) architectures
+    Check(commands::check::CheckArgs),
+    /// Forward local ports to the stack's components, following their Ready pods
+    Forward(commands::forward::ForwardArgs),
+    /// Print a shell completion script, the kubectl plugin-completion shim, or the man page
+    Completion(commands::completion::CompletionArgs),
 }
 
 /// The flags kubectl users expect on every command (cli-runtime's config flags).

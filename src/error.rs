@@ -89,6 +89,11 @@ pub enum Error {
     /// Any other failure, already worded for the user.
     #[error("{0}")]
     Other(String),
+
+    /// A remote command's non-zero exit (`shell -- cmd`), passed on as our own
+    /// exit code with kubectl exec's message.
+    #[error("command terminated with exit code {0}")]
+    CommandExit(i32),
 }
 
 impl Error {
@@ -96,6 +101,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::CommandExit(code) => *code,
             _ => 1,
         }
     }

@@ -3,12 +3,21 @@
 //! The binary is a thin shell over [`run`]; everything that can be tested
 //! without a cluster (rendering, parsing, validation) is pure and lives here.
 
+pub mod apply;
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod forward;
 pub mod labels;
 pub mod output;
+pub mod registry;
+pub mod render;
+pub mod spec;
+pub mod stack;
+pub mod wait;
+pub mod wizard;
 
 use cli::{Cli, Command};
 pub use error::{Error, Result};
@@ -19,6 +28,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Version(args) => commands::version::run(global, args).await,
         Command::Status(args) => commands::status::run(global, args).await,
+        Command::Up(args) => commands::up::run(global, args).await,
+        Command::Down(args) => commands::down::run(global, args).await,
+        Command::Logs(args) => commands::logs::run(global, args).await,
+        Command::Shell(args) => commands::shell::run(global, args).await,
+        Command::Check(args) => commands::check::run(global, args).await,
+        Command::Forward(args) => commands::forward::run(global, args).await,
+        Command::Completion(args) => commands::completion::run(args),
     }
 }
 
@@ -36,6 +52,7 @@ pub fn init_logging(verbosity: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();

@@ -99,11 +99,13 @@ pub async fn collect(cluster: &Cluster, stack: Option<&str>) -> Result<Vec<Compo
     let statefulsets: Api<StatefulSet> = scoped_api(cluster, scope);
     let pods: Api<Pod> = scoped_api(cluster, scope);
     let action = |resource: &str| Action::new("list", resource).in_namespace(scope);
-    let (deployments, statefulsets, pods) = tokio::try_join!(
+    // In parallel, but errors reported in a fixed order so messages are stable.
+    let (deployments, statefulsets, pods) = tokio::join!(
         cluster.call(action("deployments"), deployments.list(&params)),
         cluster.call(action("statefulsets"), statefulsets.list(&params)),
         cluster.call(action("pods"), pods.list(&params)),
-    )?;
+    );
+    let (deployments, statefulsets, pods) = (deployments?, statefulsets?, pods?);
     let architectures = node_architectures(cluster).await;
 
     let mut workloads: Vec<Workload> = Vec::new();

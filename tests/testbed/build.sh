@@ -41,6 +41,9 @@ build() {
 k8s_version=$(version_of kubernetes k8s.io/kubernetes)
 etcd_version=$(version_of etcd go.etcd.io/etcd/server/v3)
 kwok_version=$(version_of kwok sigs.k8s.io/kwok)
+krew_version=$(version_of krew sigs.k8s.io/krew)
+crane_version=$(version_of crane github.com/google/go-containerregistry)
+actionlint_version=$(version_of actionlint github.com/rhysd/actionlint)
 
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 k8s_ldflags="-s -w"
@@ -48,10 +51,14 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
 
-build etcd etcd "$etcd_version" "-s -w" go.etcd.io/etcd/server/v3
+build etcd etcd "$etcd_version" "-s -w" .
 build kwok kwok "$kwok_version" "-s -w" sigs.k8s.io/kwok/cmd/kwok
 build k8s kubernetes "$k8s_version" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+# Tools for the distribution, image-check and workflow tests.
+build krew krew "$krew_version" "-s -w" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
+build crane crane "$crane_version" "-s -w" github.com/google/go-containerregistry/cmd/crane
+build actionlint actionlint "$actionlint_version" "-s -w" github.com/rhysd/actionlint/cmd/actionlint
 # kwok's stage definitions ship inside its module; the controller needs them.
 echo "KWOK_STAGES=$(cd "$here/go/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage/fast"

@@ -1,0 +1,593 @@
+//! `kubectl devenv check`: which platforms each image provides, read from its
+//! registry, against the architectures the cluster's nodes (or `--arch`)
+//! require. Exits 1 when an image lacks one, so CI can gate on it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use kube::api::ListParams;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::client::Cluster;
+use crate::error::{Action, Error, Result};
+use crate::registry::gate::{arches_of, node_architectures};
+use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};
+use crate::{output, spec};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check the images of this stack file (default: ./devenv.yaml when no other images are given)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Required architectures, comma-separated (default: the architectures of the cluster's nodes)
+    #[arg(long, value_name = "ARCH", value_delimiter = ',')]
+    pub arch: Vec<String>,
+
+    /// An image to check; repeat or list several
+    #[arg(long = "image", value_name = "IMAGE", num_args = 1..)]
+    pub images: Vec<String>,
+
+    /// Check the images of the workloads in the namespace (-n): Deployments,
+    /// StatefulSets, DaemonSets, Jobs, CronJobs and bare Pods
+    #[arg(long)]
+    pub deployed: bool,
+
+    /// Check the images of the workloads in all namespaces (implies --deployed)
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Where the required architectures came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Required {
+    pub architectures: Vec<Arch>,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub ready: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub required: Required,
+    /// Architecture → node count; absent when the nodes could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<BTreeMap<String, usize>>,
+    pub images: Vec<ImageCheck>,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
+    let flag_arches = parse_arch_list(&args.arch).map_err(Error::Usage)?;
+    let deployed = args.deployed || args.all_namespaces;
+    let spec_file = match &args.file {
+        Some(file) => Some(file.clone()),
+        None if args.images.is_empty() && !deployed => {
+            let default = PathBuf::from(spec::DEFAULT_FILE);
+            default.exists().then_some(default)
+        }
+        None => None,
+    };
+    let spec = spec_file.as_deref().map(spec::load).transpose()?;
+    if args.images.is_empty() && spec.is_none() && !deployed {
+        return Err(Error::Usage(
+            "nothing to check: pass --image IMAGE, -f devenv.yaml, or --deployed (no devenv.yaml in the current directory)".into(),
+        ));
+    }
+
+    let mut notes = Vec::new();
+    let cluster = match Cluster::connect(global).await {
+        Ok(cluster) => Some(cluster),
+        Err(err) if !deployed => {
+            notes.push(format!("no cluster to read node architectures from: {err}"));
+            None
+        }
+        Err(err) => return Err(err),
+    };
+
+    // Images in first-seen order, each with the workloads that use it.
+    let mut used_by: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |image: &str, user: Option<String>| {
+        let at = match used_by.iter().position(|(i, _)| i == image) {
+            Some(at) => at,
+            None => {
+                used_by.push((image.to_owned(), Vec::new()));
+                used_by.len() - 1
+            }
+        };
+        used_by[at].1.extend(user);
+    };
+    for image in &args.images {
+        add(image, None);
+    }
+    if let Some(spec) = &spec {
+        for image in spec.images() {
+            add(&image, None);
+        }
+    }
+    if let Some(cluster) = cluster.as_ref().filter(|_| deployed) {
+        for (image, workload) in deployed_images(cluster, args.all_namespaces).await? {
+            add(&image, Some(workload));
+        }
+        if used_by.is_empty() {
+            let scope = if args.all_namespaces {
+                "in the cluster".to_owned()
+            } else {
+                format!("in namespace \"{}\"", cluster.namespace)
+            };
+            eprintln!("No workloads found {scope}.");
+            return Ok(());
+        }
+    }
+    let images: Vec<String> = used_by.iter().map(|(i, _)| i.clone()).collect();
+
+    let nodes_future = async {
+        match &cluster {
+            Some(cluster) => Some(node_architectures(cluster).await),
+            None => None,
+        }
+    };
+    let target = spec.as_ref().and_then(|s| s.target_arch).map(|a| a.as_str());
+    let options = args.registry.options();
+    let (nodes, required, mut checks) = if flag_arches.is_empty() {
+        // The requirement depends on the nodes, so they come first.
+        let nodes = nodes_future.await;
+        let required = required_without_flag(nodes.as_ref(), target, &mut notes);
+        let checks = check_images(&images, &required.architectures, &options).await;
+        (nodes, required, checks)
+    } else {
+        // Node architectures are only shown: read them while the registries answer.
+        let (nodes, checks) = tokio::join!(
+            nodes_future,
+            check_images(&images, &flag_arches, &options)
+        );
+        let required = Required {
+            architectures: flag_arches,
+            source: "--arch".into(),
+        };
+        (nodes, required, checks)
+    };
+    let nodes = match nodes {
+        Some(Ok(counts)) => Some(counts),
+        Some(Err(err)) if required.source == "--arch" => {
+            notes.push(format!("cannot read the nodes' architectures: {err}"));
+            None
+        }
+        _ => None,
+    };
+    for (check, (_, users)) in checks.iter_mut().zip(used_by) {
+        check.used_by = users;
+    }
+    let verdict = verdict(&checks, &required.architectures);
+    let report = CheckReport {
+        required,
+        nodes,
+        images: checks,
+        verdict,
+        notes,
+    };
+    for note in &report.notes {
+        eprintln!("warning: {note}");
+    }
+    if let Some(text) = output::structured(global.output, &report)? {
+        print!("{text}");
+    } else {
+        print!("{}", render(&report, deployed));
+    }
+    if report.verdict.ready {
+        Ok(())
+    } else {
+        Err(Error::Other(report.verdict.message.clone()))
+    }
+}
+
+/// Without `--arch`: every architecture among the nodes; when the nodes
+/// cannot be read, the stack's target architecture; else amd64 and arm64.
+fn required_without_flag(
+    nodes: Option<&Result<BTreeMap<String, usize>>>,
+    target: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Required {
+    if let Some(Ok(counts)) = nodes {
+        let arches = arches_of(counts);
+        if !arches.is_empty() {
+            return Required {
+                architectures: arches,
+                source: "nodes".into(),
+            };
+        }
+    }
+    let why = match nodes {
+        Some(Err(err)) => format!("cannot read the nodes' architectures ({err})"),
+        Some(Ok(_)) => "the cluster has no nodes with a known architecture".to_owned(),
+        None => "no cluster".to_owned(),
+    };
+    if let Some(target) = target.and_then(|t| Arch::parse(t).ok()) {
+        notes.push(format!("{why}: checking against devenv.yaml's targetArch {target}"));
+        return Required {
+            architectures: vec![target],
+            source: "devenv.yaml targetArch".into(),
+        };
+    }
+    notes.push(format!("{why}: checking against amd64 and arm64; pass --arch to choose"));
+    Required {
+        architectures: parse_arch_list(&["amd64,arm64".to_owned()]).unwrap_or_default(),
+        source: "default".into(),
+    }
+}
+
+/// Ready when every image was read and provides every required architecture.
+pub fn verdict(checks: &[ImageCheck], required: &[Arch]) -> Verdict {
+    let lacking: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.missing.is_empty())
+        .map(|c| {
+            let missing: Vec<String> = c.missing.iter().map(ToString::to_string).collect();
+            format!("{} ({})", c.image, missing.join(", "))
+        })
+        .collect();
+    let unchecked: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.error.is_some())
+        .map(|c| c.image.as_str())
+        .collect();
+    let arches: Vec<String> = required.iter().map(ToString::to_string).collect();
+    let total = checks.len();
+    if lacking.is_empty() && unchecked.is_empty() {
+        let what = if total == 1 { "the image runs" } else { "all images run" };
+        return Verdict {
+            ready: true,
+            message: format!("ready: {what} on {}", arches.join(", ")),
+        };
+    }
+    let mut parts = Vec::new();
+    if !lacking.is_empty() {
+        parts.push(format!(
+            "{} of {total} images {} a required architecture: {}",
+            lacking.len(),
+            if lacking.len() == 1 { "lacks" } else { "lack" },
+            lacking.join(", ")
+        ));
+    }
+    if !unchecked.is_empty() {
+        parts.push(format!(
+            "{} of {total} images could not be checked: {}",
+            unchecked.len(),
+            unchecked.join(", ")
+        ));
+    }
+    Verdict {
+        ready: false,
+        message: format!("not ready: {}", parts.join("; ")),
+    }
+}
+
+/// The table, the problems, the nodes and the verdict, as printed for `-o table`.
+pub fn render(report: &CheckReport, with_users: bool) -> String {
+    let arch_headers: Vec<String> = report
+        .required
+        .architectures
+        .iter()
+        .map(|a| a.to_string().to_uppercase())
+        .collect();
+    let mut headers = vec!["IMAGE".to_owned(), "PLATFORMS".to_owned()];
+    headers.extend(arch_headers);
+    headers.push("DIGEST".into());
+    if with_users {
+        headers.push("USED BY".into());
+    }
+    // Like `output::table`, whose header is fixed at compile time; ours has a column per arch.
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(headers);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    let mut problems = Vec::new();
+    for check in &report.images {
+        let mut row = vec![check.image.clone()];
+        match &check.error {
+            Some(problem) => {
+                row.push(format!("<{}>", problem.kind));
+                problems.push(format!("{}: {}", check.image, problem.message));
+            }
+            None if check.platforms.is_empty() => row.push("<none>".into()),
+            None => row.push(
+                check
+                    .platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        }
+        for arch in &report.required.architectures {
+            row.push(
+                match check.runs_on(arch) {
+                    Some(true) => "✓",
+                    Some(false) => "✗",
+                    None => "?",
+                }
+                .into(),
+            );
+        }
+        row.push(check.digest.as_deref().map(short_digest).unwrap_or_default());
+        if with_users {
+            row.push(match check.used_by.as_slice() {
+                [] => String::new(),
+                [one] => one.clone(),
+                [first, rest @ ..] => format!("{first} (+{})", rest.len()),
+            });
+        }
+        table.add_row(row);
+    }
+    let mut out = String::new();
+    for line in table.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if !problems.is_empty() {
+        out.push('\n');
+        for problem in problems {
+            out.push_str(&problem);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&format!("Nodes:    {}\n", describe_nodes(report.nodes.as_ref())));
+    out.push_str(&format!(
+        "Required: {} (from {})\n",
+        report
+            .required
+            .architectures
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.required.source
+    ));
+    out.push_str(&format!("Verdict:  {}\n", report.verdict.message));
+    out
+}
+
+fn describe_nodes(nodes: Option<&BTreeMap<String, usize>>) -> String {
+    match nodes {
+        None => "unknown".into(),
+        Some(counts) if counts.is_empty() => "none".into(),
+        Some(counts) => counts
+            .iter()
+            .map(|(arch, count)| {
+                format!("{arch} ({count} {})", if *count == 1 { "node" } else { "nodes" })
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// `sha256:` plus 12 hex digits, as `docker images` shortens IDs.
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}", &hex[..12]),
+        _ => digest.to_owned(),
+    }
+}
+
+/// (image, `Kind namespace/name`) for every container of every workload.
+/// Jobs created by CronJobs and Pods with an owner are covered by their owner.
+async fn deployed_images(cluster: &Cluster, all_namespaces: bool) -> Result<Vec<(String, String)>> {
+    let scope = (!all_namespaces).then_some(cluster.namespace.as_str());
+    let params = ListParams::default();
+    let action = |resource: &str| Action::new("list", resource).in_namespace(scope);
+    let (deployment_api, statefulset_api, daemonset_api, cronjob_api, job_api, pod_api) = (
+        api::<Deployment>(cluster, scope),
+        api::<StatefulSet>(cluster, scope),
+        api::<DaemonSet>(cluster, scope),
+        api::<CronJob>(cluster, scope),
+        api::<Job>(cluster, scope),
+        api::<Pod>(cluster, scope),
+    );
+    let (deployments, statefulsets, daemonsets, cronjobs, jobs, pods) = tokio::join!(
+        cluster.call(action("deployments"), deployment_api.list(&params)),
+        cluster.call(action("statefulsets"), statefulset_api.list(&params)),
+        cluster.call(action("daemonsets"), daemonset_api.list(&params)),
+        cluster.call(action("cronjobs"), cronjob_api.list(&params)),
+        cluster.call(action("jobs"), job_api.list(&params)),
+        cluster.call(action("pods"), pod_api.list(&params)),
+    );
+    let mut found = Vec::new();
+    for d in deployments?.items {
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        collect(&mut found, &d, spec);
+    }
+    for s in statefulsets?.items {
+        let spec = s.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        collect(&mut found, &s, spec);
+    }
+    for d in daemonsets?.items {
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        collect(&mut found, &d, spec);
+    }
+    for c in cronjobs?.items {
+        let spec = c.spec.as_ref().and_then(|s| {
+            s.job_template
+                .spec
+                .as_ref()
+                .and_then(|j| j.template.spec.as_ref())
+        });
+        collect(&mut found, &c, spec);
+    }
+    for j in jobs?.items.iter().filter(|j| !owned_by(*j, "CronJob")) {
+        let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        collect(&mut found, j, spec);
+    }
+    for p in pods?.items.iter().filter(|p| p.owner_references().is_empty()) {
+        collect(&mut found, p, p.spec.as_ref());
+    }
+    Ok(found)
+}
+
+fn api<K>(cluster: &Cluster, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
+        None => Api::all(cluster.client.clone()),
+    }
+}
+
+fn owned_by<K: Resource>(object: &K, kind: &str) -> bool {
+    object.owner_references().iter().any(|o| o.kind == kind)
+}
+
+fn collect<K>(found: &mut Vec<(String, String)>, object: &K, spec: Option<&PodSpec>)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let Some(spec) = spec else {
+        return;
+    };
+    let workload = format!(
+        "{}/{}/{}",
+        K::kind(&()).to_lowercase(),
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default()
+    );
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter());
+    for image in containers.filter_map(|c| c.image.as_deref()) {
+        found.push((image.to_owned(), workload.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ImageError, ImageInfo, Platform};
+
+    fn arches(list: &str) -> Vec<Arch> {
+        parse_arch_list(&[list.to_owned()]).unwrap()
+    }
+
+    fn image(name: &str, platforms: &[&str], required: &[Arch]) -> ImageCheck {
+        let info = ImageInfo {
+            reference: name.into(),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            media_type: None,
+            platforms: platforms
+                .iter()
+                .map(|arch| Platform {
+                    os: "linux".into(),
+                    architecture: (*arch).into(),
+                    variant: None,
+                })
+                .collect(),
+        };
+        ImageCheck::evaluate(name.into(), &Ok(info), required)
+    }
+
+    fn broken(name: &str) -> ImageCheck {
+        let err = ImageError::NotFound {
+            registry: "127.0.0.1:5000".into(),
+            repository: "nope".into(),
+            wanted: "tag \"1\"".into(),
+        };
+        ImageCheck::evaluate(name.into(), &Err(err), &[])
+    }
+
+    #[test]
+    fn verdict_ready_when_all_images_cover_all_arches() {
+        let required = arches("amd64,arm64");
+        let checks = vec![image("a:1", &["amd64", "arm64"], &required)];
+        assert_eq!(
+            verdict(&checks, &required),
+            Verdict { ready: true, message: "ready: the image runs on amd64, arm64".into() }
+        );
+    }
+
+    #[test]
+    fn verdict_names_lacking_and_unchecked_images() {
+        let required = arches("amd64,arm64");
+        let checks = vec![
+            image("a:1", &["amd64", "arm64"], &required),
+            image("mysql:5.7", &["amd64"], &required),
+            broken("nope:1"),
+        ];
+        let verdict = verdict(&checks, &required);
+        assert!(!verdict.ready);
+        assert_eq!(
+            verdict.message,
+            "not ready: 1 of 3 images lacks a required architecture: mysql:5.7 (arm64); 1 of 3 images could not be checked: nope:1"
+        );
+    }
+
+    #[test]
+    fn table_marks_each_required_arch() {
+        let required = arches("amd64,arm64");
+        let checks = vec![image("mysql:5.7", &["amd64"], &required), broken("nope:1")];
+        let report = CheckReport {
+            verdict: verdict(&checks, &required),
+            required: Required { architectures: required, source: "nodes".into() },
+            nodes: Some(BTreeMap::from([("amd64".into(), 1), ("arm64".into(), 2)])),
+            images: checks,
+            notes: Vec::new(),
+        };
+        let text = render(&report, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["IMAGE", "PLATFORMS", "AMD64", "ARM64", "DIGEST"]);
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["mysql:5.7", "linux/amd64", "✓", "✗", "sha256:abababababab"]
+        );
+        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["nope:1", "<notFound>", "?", "?"]);
+        assert!(text.contains("nope:1: not found: 127.0.0.1:5000/nope has no tag \"1\""), "{text}");
+        assert!(text.contains("Nodes:    amd64 (1 node), arm64 (2 nodes)"), "{text}");
+        assert!(text.contains("Required: amd64, arm64 (from nodes)"), "{text}");
+    }
+
+    #[test]
+    fn without_nodes_the_target_arch_then_both_arches_are_required() {
+        let mut notes = Vec::new();
+        let required = required_without_flag(None, Some("arm64"), &mut notes);
+        assert_eq!(required.architectures, arches("arm64"));
+        assert!(notes[0].contains("targetArch arm64"), "{notes:?}");
+
+        let mut notes = Vec::new();
+        let forbidden = Err(Error::Other("forbidden: cannot list nodes at the cluster scope".into()));
+        let required = required_without_flag(Some(&forbidden), None, &mut notes);
+        assert_eq!(required.architectures, arches("amd64,arm64"));
+        assert!(notes[0].starts_with("cannot read the nodes' architectures (forbidden"), "{notes:?}");
+
+        let nodes = Ok(BTreeMap::from([("arm64".into(), 3)]));
+        let required = required_without_flag(Some(&nodes), Some("amd64"), &mut Vec::new());
+        assert_eq!(required.architectures, arches("arm64"));
+        assert_eq!(required.source, "nodes");
+    }
+
+    #[test]
+    fn digests_are_shortened_for_the_table() {
+        assert_eq!(short_digest(&format!("sha256:{}", "0123456789abcdef".repeat(4))), "sha256:0123456789ab");
+        assert_eq!(short_digest("sha256:abc"), "sha256:abc");
+    }
+}

@@ -1,0 +1,668 @@
+//! Shell completion, both ways a user can type the plugin's name:
+//!
+//! - `kubectl-devenv <TAB>`: static scripts from `kubectl devenv completion bash|zsh|fish|powershell`
+//!   (clap_complete), committed under `completions/`.
+//! - `kubectl devenv <TAB>`: kubectl (1.26+) runs `kubectl_complete-devenv` from `$PATH` with the
+//!   words after `kubectl devenv`. That shim (`kubectl devenv completion kubectl-shim`) runs
+//!   `kubectl-devenv __complete WORD...`, which main answers before clap parses anything (so no
+//!   help or script lists it), with clap's completion engine plus live values: component and
+//!   stack names, contexts, clusters, users and namespaces.
+//!
+//! Everything is generated from [`Cli::command`], so new subcommands and flags are picked up
+//! without changes here. Any argument with the id `component`/`components` completes component
+//! names, and any argument with the id `stack` completes stack names.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+use clap_complete::{Shell, generate};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use crate::cli::{Cli, GlobalArgs};
+use crate::client::{Cluster, load_kubeconfig};
+use crate::error::{Action, Error, Result};
+use crate::{labels, spec};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SETUP_HELP)]
+pub struct CompletionArgs {
+    /// What to print: a shell's completion script, the kubectl plugin-completion shim, or the man page
+    #[arg(value_enum)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    /// The `kubectl_complete-devenv` executable that kubectl runs to complete `kubectl devenv ...`
+    KubectlShim,
+    /// The man page (roff), for `man -l` or a man directory
+    Man,
+}
+
+const SETUP_HELP: &str = "\
+Completing `kubectl devenv ...` (kubectl 1.26+, with kubectl's own completion loaded):
+  kubectl devenv completion kubectl-shim > ~/.krew/bin/kubectl_complete-devenv
+  chmod +x ~/.krew/bin/kubectl_complete-devenv
+  (any directory on PATH works; krew cannot install this file itself)
+
+Completing `kubectl-devenv ...`:
+  bash:       kubectl devenv completion bash > ~/.local/share/bash-completion/completions/kubectl-devenv
+  zsh:        kubectl devenv completion zsh > \"${fpath[1]}/_kubectl-devenv\"
+  fish:       kubectl devenv completion fish > ~/.config/fish/completions/kubectl-devenv.fish
+  powershell: kubectl devenv completion powershell | Out-String | Invoke-Expression";
+
+/// Prints a completion script, the shim or the man page.
+pub fn run(args: &CompletionArgs) -> Result<()> {
+    let text = render(args.target)?;
+    std::io::stdout()
+        .write_all(&text)
+        .map_err(|err| Error::Other(format!("cannot write to stdout: {err}")))
+}
+
+/// The bytes `kubectl devenv completion <target>` prints.
+pub fn render(target: Target) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let shell = match target {
+        Target::Bash => Shell::Bash,
+        Target::Zsh => Shell::Zsh,
+        Target::Fish => Shell::Fish,
+        Target::Powershell => Shell::PowerShell,
+        Target::KubectlShim => return Ok(KUBECTL_SHIM.as_bytes().to_vec()),
+        Target::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|err| Error::Other(format!("cannot render the man page: {err}")))?;
+            return Ok(out);
+        }
+    };
+    // The scripts complete the executable's own name; `kubectl devenv` goes through the shim.
+    generate(shell, &mut Cli::command(), BINARY, &mut out);
+    Ok(out)
+}
+
+const BINARY: &str = "kubectl-devenv";
+
+/// The stack description `up` writes and reads in the working directory.
+const SPEC_FILE: &str = "devenv.yaml";
+
+const KUBECTL_SHIM: &str = r#"#!/bin/sh
+# kubectl (1.26+) runs this file, found on PATH as kubectl_complete-devenv, to complete
+# `kubectl devenv ...`: it passes the words after `kubectl devenv` (the last one being
+# completed) and reads one candidate per line, then a `:<directive>` line.
+# krew cannot install it (kubernetes-sigs/krew#812): put it next to kubectl-devenv yourself.
+exec kubectl-devenv __complete "$@"
+"#;
+
+/// cobra's ShellCompDirectiveNoSpace: the candidate is not finished (a directory).
+const DIRECTIVE_NO_SPACE: u8 = 2;
+/// cobra's ShellCompDirectiveNoFileComp: never fall back to file names.
+const DIRECTIVE_NO_FILE_COMP: u8 = 4;
+
+/// How long completion may wait for the cluster; a slow cluster gives no candidates, not a hang.
+const CLUSTER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first argument that makes the binary answer kubectl's plugin-completion call.
+pub const KUBECTL_COMPLETION_ENTRY: &str = "__complete";
+
+/// Answers kubectl's plugin-completion call when the arguments are
+/// `__complete WORD...`, and returns whether it did. Never writes to stderr,
+/// which kubectl passes straight to the terminal in the middle of the user's
+/// command line; any failure just means no candidates.
+pub fn answer_kubectl_completion(mut argv: impl Iterator<Item = OsString>) -> bool {
+    if argv.nth(1).as_deref() != Some(OsStr::new(KUBECTL_COMPLETION_ENTRY)) {
+        return false;
+    }
+    let words: Vec<OsString> = argv.collect();
+    let cwd = std::env::current_dir().ok();
+    let candidates = complete_words(&words, cwd.as_deref());
+    // A closed pipe (the shell gave up waiting) is not worth reporting.
+    let _ = std::io::stdout().write_all(kubectl_protocol(&candidates).as_bytes());
+    true
+}
+
+/// One completion answer: the value, and a one-line description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub value: String,
+    pub help: Option<String>,
+}
+
+/// Completes the last of `words` (the words after `kubectl devenv`).
+pub fn complete_words(words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
+    complete_in(Cli::command(), words, cwd)
+}
+
+/// Completes against `cli`, which must have the [`GlobalArgs`].
+fn complete_in(cli: clap::Command, words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
+    let Some((current, before)) = words.split_last() else {
+        return complete_in(cli, &[OsString::new()], cwd);
+    };
+    let line = Arc::new(LineContext::parse(&cli, before, cwd));
+    let mut cmd = with_completers(cli, &line);
+    let mut argv = vec![OsString::from(BINARY)];
+    argv.extend(before.iter().cloned());
+    argv.push(current.clone());
+    let index = argv.len() - 1;
+    let found = clap_complete::engine::complete(&mut cmd, argv, index, cwd).unwrap_or_default();
+    let candidates = found
+        .into_iter()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| Candidate {
+            value: c.get_value().to_string_lossy().into_owned(),
+            help: c.get_help().map(|h| first_line(&h.to_string())),
+        })
+        .collect();
+    prefer_values_over_flags(candidates, current)
+}
+
+/// kubectl's habit: flags are offered only once the user has typed a `-`.
+fn prefer_values_over_flags(candidates: Vec<Candidate>, current: &OsStr) -> Vec<Candidate> {
+    if current.to_string_lossy().starts_with('-') {
+        return candidates;
+    }
+    let (flags, values): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|c| c.value.starts_with('-'));
+    if values.is_empty() { flags } else { values }
+}
+
+/// kubectl's plugin-completion protocol: `value\thelp` lines, then `:<cobra directive>`.
+pub fn kubectl_protocol(candidates: &[Candidate]) -> String {
+    let mut out = String::new();
+    for candidate in candidates {
+        out.push_str(&candidate.value);
+        if let Some(help) = &candidate.help {
+            out.push('\t');
+            out.push_str(help);
+        }
+        out.push('\n');
+    }
+    let mut directive = DIRECTIVE_NO_FILE_COMP;
+    if candidates
+        .iter()
+        .any(|c| c.value.ends_with(std::path::MAIN_SEPARATOR))
+    {
+        directive |= DIRECTIVE_NO_SPACE;
+    }
+    out.push_str(&format!(":{directive}\n"));
+    out
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// What the words typed so far say about where to look: the kubeconfig selection and `-n`
+/// for cluster lookups, `--stack` to narrow components, and the working directory for
+/// `devenv.yaml`.
+#[derive(Debug, Clone, Default)]
+struct LineContext {
+    global: Option<GlobalArgs>,
+    stack: Option<String>,
+    cwd: Option<PathBuf>,
+}
+
+impl LineContext {
+    fn parse(cli: &clap::Command, words: &[OsString], cwd: Option<&Path>) -> Self {
+        let argv = std::iter::once(OsString::from(BINARY)).chain(words.iter().cloned());
+        // A half-typed line is rarely valid; take whatever clap can still read.
+        let Ok(matches) = cli.clone().ignore_errors(true).try_get_matches_from(argv) else {
+            return Self {
+                cwd: cwd.map(Path::to_owned),
+                ..Self::default()
+            };
+        };
+        let mut stack = None;
+        let mut level = Some(&matches);
+        while let Some(current) = level {
+            if let Ok(Some(value)) = current.try_get_one::<String>("stack") {
+                stack = Some(value.clone());
+            }
+            level = current.subcommand().map(|(_, sub)| sub);
+        }
+        Self {
+            global: GlobalArgs::from_arg_matches(&matches).ok(),
+            stack,
+            cwd: cwd.map(Path::to_owned),
+        }
+    }
+
+    fn kubeconfig(&self) -> Option<&Path> {
+        self.global.as_ref()?.kubeconfig.as_deref()
+    }
+
+    fn contexts(&self) -> Vec<CompletionCandidate> {
+        let Ok(config) = load_kubeconfig(self.kubeconfig()) else {
+            return Vec::new();
+        };
+        config
+            .contexts
+            .iter()
+            .map(|named| {
+                let help = named.context.as_ref().map(|c| match &c.namespace {
+                    Some(ns) => format!("cluster {}, namespace {ns}", c.cluster),
+                    None => format!("cluster {}", c.cluster),
+                });
+                CompletionCandidate::new(&named.name).help(help.map(Into::into))
+            })
+            .collect()
+    }
+
+    fn clusters(&self) -> Vec<CompletionCandidate> {
+        load_kubeconfig(self.kubeconfig())
+            .map(|config| {
+                config
+                    .clusters
+                    .iter()
+                    .map(|c| CompletionCandidate::new(&c.name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn users(&self) -> Vec<CompletionCandidate> {
+        load_kubeconfig(self.kubeconfig())
+            .map(|config| {
+                config
+                    .auth_infos
+                    .iter()
+                    .map(|u| CompletionCandidate::new(&u.name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn namespaces(&self) -> Vec<CompletionCandidate> {
+        self.with_cluster(|cluster| async move {
+            let api: Api<Namespace> = Api::all(cluster.client.clone());
+            let list = match cluster
+                .call(
+                    Action::new("list", "namespaces"),
+                    api.list_metadata(&ListParams::default()),
+                )
+                .await
+            {
+                Ok(list) => list,
+                // Users confined to namespaces still get the one their context names.
+                Err(err) if err.is_forbidden() => {
+                    return Ok(vec![CompletionCandidate::new(&cluster.namespace)]);
+                }
+                Err(err) => return Err(err),
+            };
+            Ok(list
+                .items
+                .iter()
+                .map(|ns| CompletionCandidate::new(ns.name_any()))
+                .collect())
+        })
+    }
+
+    /// Components from `./devenv.yaml` when there is one (no cluster round trip),
+    /// else from the stacks deployed in the cluster.
+    fn components(&self) -> Vec<CompletionCandidate> {
+        if let Some(names) = self.cwd.as_deref().and_then(components_in_spec_file) {
+            return names
+                .into_iter()
+                .map(|name| CompletionCandidate::new(name).help(Some("in devenv.yaml".into())))
+                .collect();
+        }
+        self.deployed()
+            .into_iter()
+            .map(|(component, where_)| {
+                CompletionCandidate::new(component).help(Some(where_.into()))
+            })
+            .collect()
+    }
+
+    fn stacks(&self) -> Vec<CompletionCandidate> {
+        let mut stacks = BTreeMap::new();
+        for service in self.managed_services() {
+            if let Some(stack) = service.labels().get(labels::STACK) {
+                stacks.insert(stack.clone(), service.namespace().unwrap_or_default());
+            }
+        }
+        stacks
+            .into_iter()
+            .map(|(stack, ns)| {
+                CompletionCandidate::new(stack).help(Some(format!("namespace {ns}").into()))
+            })
+            .collect()
+    }
+
+    /// Deployed component names, each with where it runs ("stack shop in namespace test").
+    fn deployed(&self) -> BTreeMap<String, String> {
+        let mut components = BTreeMap::new();
+        for service in self.managed_services() {
+            let labels = service.labels();
+            if let Some(component) = labels.get(labels::COMPONENT) {
+                let stack = labels.get(labels::STACK).map(String::as_str).unwrap_or("?");
+                let ns = service.namespace().unwrap_or_default();
+                components
+                    .entry(component.clone())
+                    .or_insert_with(|| format!("stack {stack} in namespace {ns}"));
+            }
+        }
+        components
+    }
+
+    /// The Services kubectl-devenv manages (of `--stack` if typed): in `-n` if typed, else in
+    /// every namespace the user may list, else in the context's namespace.
+    fn managed_services(&self) -> Vec<Service> {
+        let selector = match &self.stack {
+            Some(stack) => labels::stack_selector(stack),
+            None => labels::managed_selector(),
+        };
+        self.with_cluster(|cluster| async move {
+            let params = ListParams::default().labels(&selector);
+            if !cluster.namespace_from_flag {
+                let all: Api<Service> = Api::all(cluster.client.clone());
+                match cluster
+                    .call(Action::new("list", "services"), all.list(&params))
+                    .await
+                {
+                    Ok(list) => return Ok(list.items),
+                    Err(err) if err.is_forbidden() => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            let ns = cluster.namespace.clone();
+            let api: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
+            let action = Action::new("list", "services").in_namespace(Some(&ns));
+            Ok(cluster.call(action, api.list(&params)).await?.items)
+        })
+    }
+
+    /// Runs one cluster lookup on its own thread and runtime, bounded by
+    /// [`CLUSTER_LOOKUP_TIMEOUT`]; any failure means no candidates.
+    fn with_cluster<T, F, Fut>(&self, lookup: F) -> Vec<T>
+    where
+        T: Send,
+        F: FnOnce(Cluster) -> Fut + Send,
+        Fut: Future<Output = Result<Vec<T>>>,
+    {
+        let Some(mut global) = self.global.clone() else {
+            return Vec::new();
+        };
+        if global.request_timeout.is_zero() || global.request_timeout > CLUSTER_LOOKUP_TIMEOUT {
+            global.request_timeout = CLUSTER_LOOKUP_TIMEOUT;
+        }
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    runtime.block_on(async move {
+                        let lookup = async {
+                            let cluster = Cluster::connect(&global).await?;
+                            lookup(cluster).await
+                        };
+                        tokio::time::timeout(CLUSTER_LOOKUP_TIMEOUT, lookup)
+                            .await
+                            .ok()?
+                            .ok()
+                    })
+                })
+                .join()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// The component names in `devenv.yaml` in `dir`, or `None` when there is no valid spec there.
+fn components_in_spec_file(dir: &Path) -> Option<Vec<String>> {
+    let path = dir.join(SPEC_FILE);
+    if !path.is_file() {
+        return None;
+    }
+    let spec = spec::load(&path).ok()?;
+    Some(spec.components.into_iter().map(|c| c.name).collect())
+}
+
+/// The CLI with live-value completers attached to the arguments that name live things.
+fn with_completers(cli: clap::Command, line: &Arc<LineContext>) -> clap::Command {
+    let attach = |lookup: fn(&LineContext) -> Vec<CompletionCandidate>| {
+        let line = Arc::clone(line);
+        ArgValueCandidates::new(move || lookup(&line))
+    };
+    let cmd = cli
+        .mut_arg("context", |a| a.add(attach(LineContext::contexts)))
+        .mut_arg("cluster", |a| a.add(attach(LineContext::clusters)))
+        .mut_arg("user", |a| a.add(attach(LineContext::users)))
+        .mut_arg("namespace", |a| a.add(attach(LineContext::namespaces)));
+    with_subcommand_completers(cmd, &attach)
+}
+
+/// Attaches component and stack completers to every subcommand's `component`/`stack` arguments.
+fn with_subcommand_completers(
+    mut cmd: clap::Command,
+    attach: &dyn Fn(fn(&LineContext) -> Vec<CompletionCandidate>) -> ArgValueCandidates,
+) -> clap::Command {
+    let ids: Vec<(clap::Id, fn(&LineContext) -> Vec<CompletionCandidate>)> = cmd
+        .get_arguments()
+        .filter_map(|arg| match arg.get_id().as_str() {
+            "component" | "components" => {
+                Some((arg.get_id().clone(), LineContext::components as _))
+            }
+            "stack" => Some((arg.get_id().clone(), LineContext::stacks as _)),
+            _ => None,
+        })
+        .collect();
+    for (id, lookup) in ids {
+        cmd = cmd.mut_arg(id, |a| a.add(attach(lookup)));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| with_subcommand_completers(sub, attach));
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn values(candidates: &[Candidate]) -> Vec<&str> {
+        candidates.iter().map(|c| c.value.as_str()).collect()
+    }
+
+    #[test]
+    fn protocol_ends_with_the_no_file_directive() {
+        let candidates = vec![
+            Candidate {
+                value: "status".into(),
+                help: Some("List things".into()),
+            },
+            Candidate {
+                value: "version".into(),
+                help: None,
+            },
+        ];
+        assert_eq!(
+            kubectl_protocol(&candidates),
+            "status\tList things\nversion\n:4\n"
+        );
+        assert_eq!(kubectl_protocol(&[]), ":4\n");
+    }
+
+    #[test]
+    fn directories_keep_the_cursor_on_the_word() {
+        let dir = format!("conf{}", std::path::MAIN_SEPARATOR);
+        let candidates = vec![Candidate {
+            value: dir.clone(),
+            help: None,
+        }];
+        assert_eq!(kubectl_protocol(&candidates), format!("{dir}\n:6\n"));
+    }
+
+    #[test]
+    fn a_new_word_offers_subcommands_not_flags() {
+        let found = complete_words(&words(&[""]), None);
+        let found = values(&found);
+        assert!(
+            found.contains(&"status") && found.contains(&"version"),
+            "{found:?}"
+        );
+        assert!(found.contains(&"completion"), "{found:?}");
+        assert!(found.iter().all(|v| !v.starts_with('-')), "{found:?}");
+    }
+
+    #[test]
+    fn a_dash_offers_the_kubectl_style_flags() {
+        let found = complete_words(&words(&["status", "--c"]), None);
+        assert_eq!(values(&found), ["--context", "--cluster"]);
+    }
+
+    #[test]
+    fn enum_values_complete() {
+        let found = complete_words(&words(&["status", "-o", "y"]), None);
+        assert_eq!(values(&found), ["yaml"]);
+        let found = complete_words(&words(&["completion", "kub"]), None);
+        assert_eq!(values(&found), ["kubectl-shim"]);
+    }
+
+    #[test]
+    fn no_words_means_a_new_first_word() {
+        assert_eq!(
+            complete_words(&[], None),
+            complete_words(&words(&[""]), None)
+        );
+    }
+
+    #[test]
+    fn the_line_context_reads_global_flags_and_the_stack_typed_so_far() {
+        let cli = GlobalArgs::augment_args(clap::Command::new(BINARY))
+            .subcommand(clap::Command::new("forward").arg(clap::Arg::new("stack").long("stack")));
+        let typed = [
+            "forward",
+            "--kubeconfig",
+            "/tmp/k",
+            "-n",
+            "shop",
+            "--stack",
+            "s1",
+        ];
+        let line = LineContext::parse(&cli, &words(&typed), None);
+        assert_eq!(line.stack.as_deref(), Some("s1"));
+        let global = line.global.expect("global flags");
+        assert_eq!(global.kubeconfig.as_deref(), Some(Path::new("/tmp/k")));
+        assert_eq!(global.namespace.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn contexts_come_from_the_kubeconfig_on_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: one\n\
+             clusters:\n- name: c1\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+             users:\n- name: u1\n  user: {}\n\
+             contexts:\n- name: one\n  context: {cluster: c1, user: u1}\n\
+             - name: two\n  context: {cluster: c1, user: u1, namespace: shop}\n",
+        )
+        .unwrap();
+        let kubeconfig = path.to_str().unwrap();
+        let found = complete_words(&words(&["--kubeconfig", kubeconfig, "--context", ""]), None);
+        assert_eq!(
+            found,
+            [
+                Candidate {
+                    value: "one".into(),
+                    help: Some("cluster c1".into())
+                },
+                Candidate {
+                    value: "two".into(),
+                    help: Some("cluster c1, namespace shop".into())
+                },
+            ]
+        );
+        let found = complete_words(&words(&["--kubeconfig", kubeconfig, "--user", "u"]), None);
+        assert_eq!(values(&found), ["u1"]);
+        let found = complete_words(&words(&["--kubeconfig", kubeconfig, "--cluster="]), None);
+        assert_eq!(values(&found), ["--cluster=c1"]);
+    }
+
+    #[test]
+    fn an_unreachable_cluster_gives_no_namespaces_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        // Port 1 refuses connections: the lookup must fail fast and quietly.
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: one\n\
+             clusters:\n- name: c1\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+             users:\n- name: u1\n  user: {token: t}\n\
+             contexts:\n- name: one\n  context: {cluster: c1, user: u1}\n",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let found = complete_words(
+            &words(&["--kubeconfig", path.to_str().unwrap(), "-n", ""]),
+            None,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert!(started.elapsed() < CLUSTER_LOOKUP_TIMEOUT + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn components_come_from_devenv_yaml_in_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(SPEC_FILE),
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
+             spec:\n  components: [{kind: mysql}, {kind: redis, name: cache}]\n",
+        )
+        .unwrap();
+        // Any subcommand's `component` argument, however deep, gets the completer.
+        let cli = GlobalArgs::augment_args(clap::Command::new(BINARY)).subcommand(
+            clap::Command::new("db")
+                .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component"))),
+        );
+        let found = complete_in(cli.clone(), &words(&["db", "logs", ""]), Some(dir.path()));
+        assert_eq!(values(&found), ["mysql", "cache"]);
+        let found = complete_in(cli, &words(&["db", "logs", "c"]), Some(dir.path()));
+        assert_eq!(values(&found), ["cache"]);
+    }
+
+    #[test]
+    fn scripts_name_the_executable_and_the_shim_calls_the_hidden_entry_point() {
+        let bash = String::from_utf8(render(Target::Bash).unwrap()).unwrap();
+        assert!(bash.contains(" kubectl-devenv\n"), "{bash}");
+        assert!(
+            !bash.contains(KUBECTL_COMPLETION_ENTRY),
+            "the hidden entry point is listed"
+        );
+        let shim = String::from_utf8(render(Target::KubectlShim).unwrap()).unwrap();
+        assert!(shim.starts_with("#!/bin/sh\n"));
+        assert!(shim.contains("exec kubectl-devenv __complete \"$@\""));
+        let man = String::from_utf8(render(Target::Man).unwrap()).unwrap();
+        assert!(
+            man.contains(".TH kubectl-devenv"),
+            "{}",
+            &man[..200.min(man.len())]
+        );
+    }
+}

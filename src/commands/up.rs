@@ -1,0 +1,628 @@
+//! `kubectl devenv up`: from a wizard, a `devenv.yaml` or flags to a Ready
+//! stack. Every step is idempotent, so an interrupted run is finished by the
+//! next one, and re-running an unchanged spec changes nothing.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, OutputFormat, parse_duration};
+use crate::client::Cluster;
+use crate::commands::status::node_architecture;
+use crate::error::{Action, Error, Result, humanize};
+use crate::render::{self, Credentials, StoragePlan};
+use crate::spec::{self, Arch, DEV_COMPONENT, Draft, Spec};
+use crate::{apply, catalog, labels, output, stack, wait, wizard};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Stack description to apply (default: ./devenv.yaml if it exists, else the wizard)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Test stack components instead of a file, with optional versions: php,mysql:8.0,redis
+    #[arg(long, value_delimiter = ',', value_name = "KIND[:VERSION]")]
+    pub components: Vec<String>,
+
+    /// Stack name (labels every object; default: devenv)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Namespace of the dev pod (default: dev)
+    #[arg(long, value_name = "NAME")]
+    pub dev_namespace: Option<String>,
+
+    /// Namespace of the test stack (default: test)
+    #[arg(long, value_name = "NAME")]
+    pub test_namespace: Option<String>,
+
+    /// Host directory to mount into the dev pod at /var/www/html (hostPath)
+    #[arg(long, value_name = "PATH")]
+    pub code_path: Option<PathBuf>,
+
+    /// Run every pod on nodes of this architecture
+    #[arg(long, value_enum, value_name = "ARCH")]
+    pub arch: Option<Arch>,
+
+    /// Do not refuse a target architecture that no node has
+    #[arg(long)]
+    pub skip_arch_check: bool,
+
+    /// Apply without asking for confirmation (required when there is no terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Print the objects instead of applying them; needs no cluster
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long to wait for every component to become Ready
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// One row of the final summary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub component: String,
+    pub image: String,
+    /// `mysql.test.svc.cluster.local:3306`; empty for the dev pod.
+    pub in_cluster: String,
+    /// `mysql:3306`, through the dev namespace's alias; empty for the dev pod.
+    pub from_dev_pod: String,
+    /// The command that reaches the component from the developer's machine.
+    pub local_access: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpReport {
+    stack: String,
+    dev_namespace: String,
+    test_namespace: String,
+    endpoints: Vec<Endpoint>,
+}
+
+/// Whether prompts can be shown: both the keyboard and the prompt's screen are terminals.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
+    let (spec, confirmed) = resolve_spec(args)?;
+    if args.dry_run {
+        return print_dry_run(global.output, &spec);
+    }
+    if !args.yes && !confirmed && !confirm_apply(&spec)? {
+        eprintln!("Nothing applied.");
+        return Ok(());
+    }
+    let cluster = Cluster::connect(global).await?;
+    tokio::select! {
+        result = converge(&cluster, &spec, args) => result?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Error::Other(
+                "interrupted: run `kubectl devenv up` again to finish; it continues where this run stopped".into(),
+            ));
+        }
+    }
+    let report = UpReport {
+        stack: spec.name.clone(),
+        dev_namespace: spec.dev_namespace.clone(),
+        test_namespace: spec.test_namespace.clone(),
+        endpoints: endpoints(&spec),
+    };
+    if let Some(text) = output::structured(global.output, &report)? {
+        print!("{text}");
+    } else {
+        let mut table = output::table([
+            "COMPONENT",
+            "IMAGE",
+            "IN-CLUSTER ADDRESS",
+            "FROM THE DEV POD",
+            "FROM YOUR MACHINE",
+        ]);
+        for e in &report.endpoints {
+            let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+            table.add_row([
+                e.component.clone(),
+                e.image.clone(),
+                or_dash(&e.in_cluster),
+                or_dash(&e.from_dev_pod),
+                e.local_access.clone(),
+            ]);
+        }
+        output::print_table(&table);
+        eprintln!(
+            "Stack \"{}\" is ready: dev pod in namespace \"{}\", test stack in \"{}\".",
+            spec.name, spec.dev_namespace, spec.test_namespace
+        );
+    }
+    Ok(())
+}
+
+/// The spec to apply and whether the user already confirmed it (in the wizard).
+fn resolve_spec(args: &UpArgs) -> Result<(Spec, bool)> {
+    if let Some(path) = &args.file {
+        if !args.components.is_empty() {
+            return Err(Error::Usage(
+                "--components cannot be combined with -f: edit the file instead".into(),
+            ));
+        }
+        return Ok((apply_overrides(spec::load(path)?, args)?, false));
+    }
+    if !args.components.is_empty() {
+        return Ok((draft_from_flags(args)?.resolve()?, false));
+    }
+    let default_file = Path::new(spec::DEFAULT_FILE);
+    if default_file.exists() {
+        eprintln!("Using {}", spec::DEFAULT_FILE);
+        return Ok((apply_overrides(spec::load(default_file)?, args)?, false));
+    }
+    if interactive() && !args.yes && !args.dry_run {
+        let spec = wizard::run(&draft_from_flags(args)?, default_file)?;
+        return Ok((spec, true));
+    }
+    Err(Error::Usage(format!(
+        "nothing to apply: there is no {} here and no terminal for the wizard; \
+         pass -f FILE or --components KIND[:VERSION],... (with --yes)",
+        spec::DEFAULT_FILE
+    )))
+}
+
+/// The flags as a draft; components are checked against the catalog here so
+/// that mistakes are reported in terms of the flag, not of generated YAML.
+fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
+    let mut draft = Draft::default();
+    for item in &args.components {
+        let (kind, version) = match item.split_once(':') {
+            Some((kind, version)) => (kind.trim(), Some(version.trim().to_owned())),
+            None => (item.trim(), None),
+        };
+        let entry = catalog::find(kind).ok_or_else(|| {
+            Error::Usage(format!(
+                "--components: unknown component kind \"{kind}\" (known kinds: {})",
+                catalog::kinds()
+            ))
+        })?;
+        if let Some(version) = &version
+            && !entry.versions.contains(version)
+        {
+            return Err(Error::Usage(format!(
+                "--components: {kind} version \"{version}\" is not supported (choose one of: {})",
+                entry.versions.join(", ")
+            )));
+        }
+        if draft.components.iter().any(|(k, _)| k == kind) {
+            return Err(Error::Usage(format!(
+                "--components: \"{kind}\" is listed twice; use -f devenv.yaml to run two of a kind under different names"
+            )));
+        }
+        draft.components.push((kind.to_owned(), version));
+    }
+    if let Some(name) = &args.name {
+        draft.name = checked_name("--name", name, spec::MAX_NAME_LEN)?;
+    }
+    if let Some(ns) = &args.dev_namespace {
+        draft.dev_namespace = checked_name("--dev-namespace", ns, 63)?;
+    }
+    if let Some(ns) = &args.test_namespace {
+        draft.test_namespace = checked_name("--test-namespace", ns, 63)?;
+    }
+    if draft.dev_namespace == draft.test_namespace {
+        return Err(Error::Usage(format!(
+            "--dev-namespace and --test-namespace must differ (both are \"{}\")",
+            draft.dev_namespace
+        )));
+    }
+    draft.code_path = args.code_path.as_deref().map(checked_code_path).transpose()?;
+    draft.target_arch = args.arch;
+    Ok(draft)
+}
+
+fn checked_name(flag: &str, value: &str, max: usize) -> Result<String> {
+    match spec::name_problem(value, max) {
+        None => Ok(value.to_owned()),
+        Some(problem) => Err(Error::Usage(format!("{flag}: invalid name \"{value}\": {problem}"))),
+    }
+}
+
+fn checked_code_path(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path.to_owned())
+    } else {
+        Err(Error::Usage(format!(
+            "--code-path: \"{}\" must be an absolute path (it is mounted from the node)",
+            path.display()
+        )))
+    }
+}
+
+/// Flags given with a file override the file's settings.
+fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
+    if let Some(name) = &args.name {
+        spec.name = checked_name("--name", name, spec::MAX_NAME_LEN)?;
+    }
+    if let Some(ns) = &args.dev_namespace {
+        spec.dev_namespace = checked_name("--dev-namespace", ns, 63)?;
+    }
+    if let Some(ns) = &args.test_namespace {
+        spec.test_namespace = checked_name("--test-namespace", ns, 63)?;
+    }
+    if spec.dev_namespace == spec.test_namespace {
+        return Err(Error::Usage(format!(
+            "the dev and test namespaces must differ (both are \"{}\")",
+            spec.dev_namespace
+        )));
+    }
+    if let Some(path) = &args.code_path {
+        spec.dev.code_path = Some(checked_code_path(path)?);
+    }
+    if args.arch.is_some() {
+        spec.target_arch = args.arch;
+    }
+    Ok(spec)
+}
+
+fn confirm_apply(spec: &Spec) -> Result<bool> {
+    if !interactive() {
+        return Err(Error::Usage(
+            "refusing to apply without confirmation: there is no terminal to ask; pass --yes".into(),
+        ));
+    }
+    eprintln!("{}", wizard::summary(spec));
+    wizard::confirm("Apply this stack?")
+}
+
+fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
+    let credentials = render::complete_credentials(spec, &Credentials::new(), generate_password);
+    let objects = render::render(spec, &credentials, &StoragePlan::uniform(render::StorageMode::Persistent));
+    match format {
+        OutputFormat::Yaml => print!(
+            "{}",
+            render::to_yaml_stream(&objects).map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?
+        ),
+        OutputFormat::Json => {
+            let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
+            print!("{}", output::structured(format, &list)?.unwrap_or_default());
+        }
+        OutputFormat::Table => {
+            let mut table = output::table(["KIND", "NAMESPACE", "NAME"]);
+            for object in &objects {
+                table.add_row([
+                    object.kind(),
+                    object.namespace().unwrap_or("<cluster>"),
+                    object.name(),
+                ]);
+            }
+            output::print_table(&table);
+        }
+    }
+    Ok(())
+}
+
+/// Everything after the spec is settled, in an order where each step can be
+/// interrupted and redone.
+async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
+    check_namespaces(cluster, spec, args.timeout).await?;
+    if !args.skip_arch_check {
+        check_target_arch(cluster, spec).await?;
+    }
+    let storage = storage_plan(cluster, spec).await?;
+    let existing = existing_credentials(cluster, spec).await?;
+    let credentials = render::complete_credentials(spec, &existing, generate_password);
+    let objects = render::render(spec, &credentials, &storage);
+    apply::apply_all(cluster, &objects).await?;
+    tracing::info!("applied {} objects", objects.len());
+    wait::wait_ready(cluster, spec, args.timeout).await
+}
+
+/// Refuses namespaces kubectl-devenv did not create for this stack, and
+/// waits out a namespace still terminating after `down --purge`.
+async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Result<()> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let started = std::time::Instant::now();
+    for name in spec.namespaces() {
+        loop {
+            let action = Action::new("get", "namespaces").named(name);
+            let Some(namespace) = cluster.call(action, api.get_opt(name)).await? else {
+                break;
+            };
+            if let Some(problem) = stack::foreign_namespace_problem(&namespace, &spec.name) {
+                return Err(Error::Other(format!(
+                    "{problem}; choose other namespaces in {} (spec.namespaces) or with --dev-namespace/--test-namespace",
+                    spec::DEFAULT_FILE
+                )));
+            }
+            if namespace.metadata.deletion_timestamp.is_none() {
+                break;
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::Other(format!(
+                    "namespace \"{name}\" is still terminating after {}",
+                    humanize(timeout)
+                )));
+            }
+            tracing::info!("waiting for namespace {name} to finish terminating");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a target architecture no node has: the pods would never be
+/// scheduled. Without permission to list nodes, only warns.
+async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
+    let Some(arch) = spec.target_arch else {
+        return Ok(());
+    };
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let list = match cluster
+        .call(Action::new("list", "nodes"), nodes.list(&ListParams::default()))
+        .await
+    {
+        Ok(list) => list,
+        Err(err) if err.is_forbidden() => {
+            eprintln!("Warning: cannot list nodes to check for {arch} nodes: {err}");
+            return Ok(());
+        }
+        Err(err) => return Err(err),
+    };
+    let arches: std::collections::BTreeSet<String> = list.items.iter().map(node_architecture).collect();
+    if arches.contains(arch.as_str()) {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "no node has architecture {arch} (the nodes are: {}); change targetArch / --arch, or pass --skip-arch-check",
+        if arches.is_empty() {
+            "none".to_owned()
+        } else {
+            arches.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    )))
+}
+
+/// PVCs when the cluster has a default StorageClass, else emptyDir (with a
+/// warning). A StatefulSet that already exists keeps the kind of volume it
+/// was created with: its claim templates cannot be changed.
+async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
+    let classes: Api<StorageClass> = Api::all(cluster.client.clone());
+    let default_mode = match cluster
+        .call(Action::new("list", "storageclasses"), classes.list(&ListParams::default()))
+        .await
+    {
+        Ok(list) if list.items.iter().any(is_default_class) => render::StorageMode::Persistent,
+        Ok(_) => render::StorageMode::Ephemeral,
+        Err(err) if err.is_forbidden() => {
+            tracing::warn!("cannot list StorageClasses: {err}");
+            render::StorageMode::Ephemeral
+        }
+        Err(err) => return Err(err),
+    };
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), &spec.test_namespace);
+    let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
+    let existing = cluster
+        .call(
+            Action::new("list", "statefulsets").in_namespace(Some(&spec.test_namespace)),
+            statefulsets.list(&params),
+        )
+        .await?;
+    let mut per_component = BTreeMap::new();
+    for sts in &existing.items {
+        let has_claims = sts
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_claim_templates.as_ref())
+            .is_some_and(|c| !c.is_empty());
+        let mode = if has_claims {
+            render::StorageMode::Persistent
+        } else {
+            render::StorageMode::Ephemeral
+        };
+        if let Some(component) = sts.labels().get(labels::COMPONENT) {
+            per_component.insert(component.clone(), mode);
+        }
+    }
+    let plan = StoragePlan { default: default_mode, per_component };
+    let ephemeral: Vec<&str> = spec
+        .components
+        .iter()
+        .filter(|c| c.storage.as_ref().is_some_and(|s| s.class_name.is_none()))
+        .filter(|c| plan.mode_for(&c.name) == render::StorageMode::Ephemeral)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !ephemeral.is_empty() {
+        eprintln!(
+            "Warning: the cluster has no default StorageClass; {} keep{} data in emptyDir volumes, \
+             which are lost with the pod (set storage.className to use a class)",
+            ephemeral.join(", "),
+            if ephemeral.len() == 1 { "s its" } else { " their" }
+        );
+    }
+    Ok(plan)
+}
+
+fn is_default_class(class: &StorageClass) -> bool {
+    let annotations = class.annotations();
+    ["storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"]
+        .iter()
+        .any(|key| annotations.get(*key).map(String::as_str) == Some("true"))
+}
+
+/// The credentials already in the cluster: the test namespace's Secret, else
+/// its copy in the dev namespace (an interrupted run may have written only one).
+async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
+    let mut found = Credentials::new();
+    for component in &spec.components {
+        if component.entry().credentials.is_none() {
+            continue;
+        }
+        let name = render::credentials_secret_name(&component.name);
+        for ns in [&spec.test_namespace, &spec.dev_namespace] {
+            let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+            let action = Action::new("get", "secrets").named(&name).in_namespace(Some(ns));
+            let Some(secret) = cluster.call(action, secrets.get_opt(&name)).await? else {
+                continue;
+            };
+            let values: BTreeMap<String, String> = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| String::from_utf8(v.0).ok().map(|v| (k, v)))
+                .collect();
+            if !values.is_empty() {
+                found.insert(component.name.clone(), values);
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// 24 random alphanumerics (about 143 bits), safe in URLs and shell variables.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(24);
+    while out.len() < 24 {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+        // Rejection sampling keeps every character equally likely.
+        for byte in bytes {
+            if (byte as usize) < ALPHABET.len() * 4 && out.len() < 24 {
+                out.push(ALPHABET[byte as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// The summary rows: every component, then the dev pod.
+pub fn endpoints(spec: &Spec) -> Vec<Endpoint> {
+    let stack_flag = if spec.name == spec::DEFAULT_STACK {
+        String::new()
+    } else {
+        format!(" --stack {}", spec.name)
+    };
+    spec.components
+        .iter()
+        .map(|c| Endpoint {
+            component: c.name.clone(),
+            image: c.image.clone(),
+            in_cluster: format!("{}:{}", spec.service_host(c), c.port),
+            from_dev_pod: format!("{}:{}", c.name, c.port),
+            local_access: format!("kubectl devenv forward {}{stack_flag}", c.name),
+        })
+        .chain(std::iter::once(Endpoint {
+            component: DEV_COMPONENT.to_owned(),
+            image: spec.dev.image.clone(),
+            in_cluster: String::new(),
+            from_dev_pod: String::new(),
+            local_access: format!("kubectl devenv shell{stack_flag}"),
+        }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> UpArgs {
+        let mut argv = vec!["kubectl-devenv", "up"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Up(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_build_a_spec() {
+        let spec = draft_from_flags(&args(&[
+            "--components",
+            "php,mysql:8.0,redis",
+            "--name",
+            "shop",
+            "--arch",
+            "arm64",
+            "--code-path",
+            "/src",
+        ]))
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(spec.name, "shop");
+        assert_eq!(spec.component("mysql").unwrap().image, "mysql:8.0");
+        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.dev.code_path.as_deref(), Some(Path::new("/src")));
+    }
+
+    #[test]
+    fn flag_mistakes_name_the_flag() {
+        let err = |extra: &[&str]| draft_from_flags(&args(extra)).unwrap_err().to_string();
+        assert!(err(&["--components", "mongodb"]).starts_with("--components: unknown component kind \"mongodb\""));
+        assert!(err(&["--components", "mysql:5.7"]).contains("mysql version \"5.7\" is not supported"));
+        assert!(err(&["--components", "redis,redis"]).contains("listed twice"));
+        assert!(err(&["--components", "redis", "--name", "Bad_Name"]).starts_with("--name: invalid name"));
+        assert!(err(&["--components", "redis", "--code-path", "src"]).contains("must be an absolute path"));
+        assert!(err(&["--components", "redis", "--dev-namespace", "x", "--test-namespace", "x"]).contains("must differ"));
+    }
+
+    #[test]
+    fn passwords_are_random_and_alphanumeric() {
+        let a = generate_password();
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, generate_password());
+    }
+
+    #[test]
+    fn summary_rows_point_at_the_aliases() {
+        let spec = Draft {
+            name: "shop".into(),
+            components: vec![("mysql".into(), None)],
+            ..Draft::default()
+        }
+        .resolve()
+        .unwrap();
+        let rows = endpoints(&spec);
+        assert_eq!(rows[0].in_cluster, "mysql.test.svc.cluster.local:3306");
+        assert_eq!(rows[0].from_dev_pod, "mysql:3306");
+        assert_eq!(rows[0].local_access, "kubectl devenv forward mysql --stack shop");
+        assert_eq!(rows[1].component, "dev");
+    }
+
+    #[test]
+    fn default_classes_are_recognised() {
+        let mut class = StorageClass::default();
+        assert!(!is_default_class(&class));
+        class.metadata.annotations =
+            Some([("storageclass.kubernetes.io/is-default-class".to_owned(), "true".to_owned())].into());
+        assert!(is_default_class(&class));
+    }
+
+    #[test]
+    fn dry_run_objects_cover_the_whole_stack() {
+        let spec = Draft {
+            components: vec![("php".into(), None), ("mysql".into(), None), ("redis".into(), None)],
+            ..Draft::default()
+        }
+        .resolve()
+        .unwrap();
+        let credentials = render::complete_credentials(&spec, &Credentials::new(), generate_password);
+        let objects = render::render(&spec, &credentials, &StoragePlan::uniform(render::StorageMode::Persistent));
+        let kinds: Vec<&str> = objects.iter().map(render::Object::kind).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "Namespace").count(), 2);
+        assert_eq!(kinds.iter().filter(|k| **k == "Service").count(), 6, "3 services + 3 aliases");
+    }
+}

@@ -1,0 +1,9 @@
+//! The parts of `kubectl devenv forward`: local ports and client commands
+//! (pure), the pod watch, and the per-connection port-forward streams.
+
+pub mod clients;
+pub mod listener;
+pub mod notice;
+pub mod pods;
+pub mod ports;
+pub mod tunnel;

@@ -1,0 +1,235 @@
+//! One local connection carried to one pod port over the API server's
+//! port-forward WebSocket (`v4.channel.k8s.io`: channel 0 data, channel 1
+//! errors, each first announcing the port). Our own pump rather than kube's
+//! `Portforwarder`: frames as large as the socket delivers, keepalive
+//! frames, and a clean end of stream on both sides.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+const DATA_CHANNEL: u8 = 0;
+const ERROR_CHANNEL: u8 = 1;
+/// The most read from the local socket into one frame.
+const CHUNK: usize = 256 * 1024;
+/// After the local side closes, how long the pod side may still deliver.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Opens the port-forward stream to `port` of `pod`; one per local connection.
+pub async fn open(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+) -> Result<WebSocketStream<impl AsyncRead + AsyncWrite + Unpin + Send + 'static>, kube::Error> {
+    let request = kube::core::Request::new(Pod::url_path(&(), Some(namespace)))
+        .portforward(pod, &[port])
+        .map_err(kube::Error::BuildRequest)?;
+    Ok(client.connect(request).await?.into_stream())
+}
+
+/// Bytes carried so far, readable while the connection is open.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub to_pod: AtomicU64,
+    pub from_pod: AtomicU64,
+}
+
+/// Why a connection ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    LocalClosed,
+    PodClosed,
+    /// The pod was deleted; the connection was closed on our side.
+    PodGone,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            End::LocalClosed => "closed by the local client",
+            End::PodClosed => "closed by the pod",
+            End::PodGone => "the pod is gone",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PumpError {
+    #[error("the pod side reported: {0}")]
+    Pod(String),
+    #[error("{0}")]
+    WebSocket(#[from] tungstenite::Error),
+    #[error("local connection: {0}")]
+    Local(std::io::Error),
+    #[error("unexpected port-forward data: {0}")]
+    Protocol(String),
+}
+
+/// Carries bytes both ways until one side ends, `gone` resolves (the pod was
+/// deleted), or an error occurs. The local socket always ends with a FIN.
+pub async fn pump<S>(
+    local: TcpStream,
+    pod: WebSocketStream<S>,
+    port: u16,
+    keepalive: Duration,
+    gone: impl Future<Output = ()>,
+    traffic: &Traffic,
+) -> Result<End, PumpError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut local_read, mut local_write) = local.into_split();
+    let (mut sink, mut stream) = pod.split();
+
+    let upstream = async {
+        let start = tokio::time::Instant::now() + keepalive;
+        let mut ticks = tokio::time::interval_at(start, keepalive);
+        let mut gone = std::pin::pin!(gone);
+        let mut buffer = BytesMut::new();
+        let end = loop {
+            if buffer.is_empty() {
+                buffer.reserve(CHUNK + 1);
+                buffer.put_u8(DATA_CHANNEL);
+            }
+            tokio::select! {
+                read = local_read.read_buf(&mut buffer) => match read {
+                    Ok(0) => break Ok(End::LocalClosed),
+                    Ok(read) => {
+                        traffic.to_pod.fetch_add(read as u64, Ordering::Relaxed);
+                        let frame = buffer.split().freeze();
+                        if let Err(err) = sink.send(Message::Binary(frame)).await {
+                            break Err(err.into());
+                        }
+                    }
+                    Err(err) => break Err(PumpError::Local(err)),
+                },
+                _ = ticks.tick() => {
+                    if let Err(err) = send_keepalive(&mut sink).await {
+                        break Err(err.into());
+                    }
+                }
+                () = &mut gone => break Ok(End::PodGone),
+            }
+        };
+        // v4 has no half-close: closing the WebSocket ends the pod connection.
+        let _ = sink.send(Message::Close(None)).await;
+        end
+    };
+
+    let downstream = async {
+        let mut data_announced = false;
+        let mut error_announced = false;
+        let result = loop {
+            let message = match stream.next().await {
+                None
+                | Some(Err(
+                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                )) => break Ok(()),
+                Some(Err(err)) => break Err(PumpError::from(err)),
+                Some(Ok(message)) => message,
+            };
+            let mut frame = match message {
+                Message::Binary(frame) => frame,
+                Message::Close(_) => break Ok(()),
+                _ => continue,
+            };
+            if frame.is_empty() {
+                continue;
+            }
+            let payload = frame.split_off(1);
+            match frame[0] {
+                DATA_CHANNEL if !data_announced => {
+                    if let Err(err) = check_announced_port(&payload, port) {
+                        break Err(err);
+                    }
+                    data_announced = true;
+                }
+                DATA_CHANNEL => {
+                    if let Err(err) = local_write.write_all(&payload).await {
+                        break Err(PumpError::Local(err));
+                    }
+                    traffic
+                        .from_pod
+                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                }
+                ERROR_CHANNEL if !error_announced => {
+                    if let Err(err) = check_announced_port(&payload, port) {
+                        break Err(err);
+                    }
+                    error_announced = true;
+                }
+                ERROR_CHANNEL if payload.is_empty() => {}
+                ERROR_CHANNEL => {
+                    break Err(PumpError::Pod(
+                        String::from_utf8_lossy(&payload).trim().to_owned(),
+                    ));
+                }
+                other => break Err(PumpError::Protocol(format!("data on channel {other}"))),
+            }
+        };
+        let _ = local_write.shutdown().await;
+        result
+    };
+
+    let mut upstream = std::pin::pin!(upstream);
+    let mut downstream = std::pin::pin!(downstream);
+    tokio::select! {
+        result = &mut downstream => result.map(|()| End::PodClosed),
+        end = &mut upstream => {
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut downstream).await;
+            end
+        }
+    }
+}
+
+/// A WebSocket ping for proxies and load balancers on the way, and an empty
+/// data message for the kubelet, whose streaming idle timeout is reset only
+/// by data messages (it skips empty ones).
+async fn send_keepalive<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    sink.feed(Message::Ping(Bytes::new())).await?;
+    sink.send(Message::Binary(Bytes::new())).await
+}
+
+/// Each channel starts with the port it serves, little-endian.
+fn check_announced_port(payload: &[u8], port: u16) -> Result<(), PumpError> {
+    match payload {
+        [low, high] if u16::from_le_bytes([*low, *high]) == port => Ok(()),
+        [low, high] => Err(PumpError::Protocol(format!(
+            "the stream announced port {}, expected {port}",
+            u16::from_le_bytes([*low, *high])
+        ))),
+        _ => Err(PumpError::Protocol(format!(
+            "a {}-byte port announcement, expected 2",
+            payload.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_announcement_is_little_endian() {
+        assert!(check_announced_port(&3306u16.to_le_bytes(), 3306).is_ok());
+        let wrong = check_announced_port(&6379u16.to_le_bytes(), 3306).unwrap_err();
+        assert!(wrong.to_string().contains("announced port 6379"), "{wrong}");
+        assert!(check_announced_port(&[1], 3306).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! Platforms (os/arch/variant) as registries describe them, what a node
+//! architecture requires of them, and reading them out of manifests.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One platform an image provides, e.g. `linux/arm64/v8`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Platform {
+    /// Attestation manifests (SBOM, provenance) sit in indexes as `unknown/unknown`.
+    fn is_attestation(&self) -> bool {
+        self.os == "unknown" || self.architecture == "unknown"
+    }
+}
+
+/// An architecture nodes have and images must provide: `arm64`, `amd64`, `arm/v7`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Arch {
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Arch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Arch {
+    /// Parses `arm64`, `arm64/v8`, `aarch64`, `x86_64`, `arm/v7`, `linux/arm64`.
+    /// `arm64/v8` is plain `arm64`: v8 is the only arm64 variant that exists in practice.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim().to_ascii_lowercase();
+        let text = text.strip_prefix("linux/").unwrap_or(&text);
+        let (architecture, variant) = match text.split_once('/') {
+            Some((arch, variant)) => (arch, Some(variant)),
+            None => (text, None),
+        };
+        let architecture = match architecture {
+            "aarch64" => "arm64",
+            "x86_64" | "x86-64" | "x64" => "amd64",
+            "i386" | "i686" | "x86" => "386",
+            "armhf" | "armv7" | "armv7l" => return Ok(Self::with_variant("arm", Some("v7"))),
+            "armel" | "armv6" | "armv6l" => return Ok(Self::with_variant("arm", Some("v6"))),
+            other => other,
+        };
+        let known = [
+            "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "loong64", "mips64le",
+        ];
+        if !known.contains(&architecture) {
+            return Err(format!(
+                "unknown architecture \"{text}\" (expected one of amd64, arm64, arm/v7, ppc64le, s390x, riscv64)"
+            ));
+        }
+        if let Some(variant) = variant
+            && !(variant.starts_with('v') && variant[1..].parse::<u8>().is_ok())
+        {
+            return Err(format!(
+                "unknown architecture variant \"{variant}\" in \"{text}\" (expected v6, v7, v8, ...)"
+            ));
+        }
+        Ok(Self::with_variant(architecture, variant))
+    }
+
+    fn with_variant(architecture: &str, variant: Option<&str>) -> Self {
+        let variant = match (architecture, variant) {
+            ("arm64", Some("v8")) => None,
+            (_, variant) => variant.map(str::to_owned),
+        };
+        Self {
+            architecture: architecture.to_owned(),
+            variant,
+        }
+    }
+
+    /// Whether a node of this architecture can run `platform`. Variants are
+    /// optional on both sides; for 32-bit arm a node runs its own and older
+    /// variants (a v7 node runs v6 images, not the other way round).
+    pub fn runs(&self, platform: &Platform) -> bool {
+        if platform.os != "linux" || platform.architecture != self.architecture {
+            return false;
+        }
+        match (&self.variant, &platform.variant) {
+            (Some(node), Some(image)) if self.architecture == "arm" => {
+                arm_level(image).zip(arm_level(node)).is_none_or(|(i, n)| i <= n)
+            }
+            _ => true,
+        }
+    }
+}
+
+fn arm_level(variant: &str) -> Option<u8> {
+    variant.strip_prefix('v')?.parse().ok()
+}
+
+/// Parses a comma-separated `--arch` list, dropping duplicates.
+pub fn parse_arch_list(items: &[String]) -> Result<Vec<Arch>, String> {
+    let mut arches = Vec::new();
+    for item in items.iter().flat_map(|i| i.split(',')) {
+        if item.trim().is_empty() {
+            continue;
+        }
+        let arch = Arch::parse(item)?;
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    Ok(arches)
+}
+
+/// What a manifest tells about platforms, before any further request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// An OCI index or Docker manifest list: the platforms are listed, minus attestations.
+    Index(Vec<Platform>),
+    /// A single image: the platform is in its config blob.
+    Image { config_digest: String },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    media_type: Option<String>,
+    manifests: Option<Vec<RawEntry>>,
+    config: Option<RawDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    platform: Option<Platform>,
+}
+
+#[derive(Deserialize)]
+struct RawDescriptor {
+    digest: String,
+}
+
+pub const MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Reads an index, a manifest list or an image manifest. Entries without a
+/// platform and attestation entries are skipped.
+pub fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
+    let raw: RawManifest =
+        serde_json::from_slice(body).map_err(|err| format!("unreadable manifest: {err}"))?;
+    if let Some(entries) = raw.manifests {
+        let mut platforms: Vec<Platform> = entries
+            .into_iter()
+            .filter_map(|e| e.platform)
+            .filter(|p| !p.is_attestation())
+            .collect();
+        platforms.sort();
+        platforms.dedup();
+        return Ok(ManifestKind::Index(platforms));
+    }
+    match raw.config {
+        Some(config) => Ok(ManifestKind::Image {
+            config_digest: config.digest,
+        }),
+        None => Err(format!(
+            "unsupported manifest (media type {})",
+            raw.media_type.as_deref().unwrap_or("not given")
+        )),
+    }
+}
+
+/// The platform recorded in an image config blob (`os`, `architecture`, `variant`).
+pub fn parse_config(body: &[u8]) -> Result<Platform, String> {
+    serde_json::from_slice(body).map_err(|err| format!("unreadable image config: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(text: &str) -> Platform {
+        let mut parts = text.split('/');
+        Platform {
+            os: parts.next().unwrap().into(),
+            architecture: parts.next().unwrap().into(),
+            variant: parts.next().map(Into::into),
+        }
+    }
+
+    fn arch(text: &str) -> Arch {
+        Arch::parse(text).unwrap()
+    }
+
+    #[test]
+    fn arm64_is_arm64_v8() {
+        assert_eq!(arch("arm64/v8"), arch("arm64"));
+        assert_eq!(arch("aarch64"), arch("arm64"));
+        assert_eq!(arch("linux/arm64"), arch("arm64"));
+        assert!(arch("arm64").runs(&platform("linux/arm64/v8")));
+        assert!(arch("arm64").runs(&platform("linux/arm64")));
+        assert!(arch("arm64/v8").runs(&platform("linux/arm64")));
+        assert_eq!(arch("arm64/v8").to_string(), "arm64");
+    }
+
+    #[test]
+    fn other_spellings_normalize() {
+        assert_eq!(arch("x86_64"), arch("amd64"));
+        assert_eq!(arch("AMD64"), arch("amd64"));
+        assert_eq!(arch("armv7l").to_string(), "arm/v7");
+    }
+
+    #[test]
+    fn wrong_architecture_or_os_does_not_run() {
+        assert!(!arch("arm64").runs(&platform("linux/amd64")));
+        assert!(!arch("amd64").runs(&platform("linux/arm64/v8")));
+        assert!(!arch("amd64").runs(&platform("windows/amd64")));
+        assert!(!arch("arm64").runs(&platform("linux/arm/v7")));
+    }
+
+    #[test]
+    fn arm_nodes_run_older_variants_only() {
+        assert!(arch("arm/v7").runs(&platform("linux/arm/v6")));
+        assert!(arch("arm/v7").runs(&platform("linux/arm/v7")));
+        assert!(!arch("arm/v6").runs(&platform("linux/arm/v7")));
+        assert!(arch("arm").runs(&platform("linux/arm/v7")));
+    }
+
+    #[test]
+    fn unknown_architectures_are_refused() {
+        assert!(Arch::parse("sparc").is_err());
+        assert!(Arch::parse("arm64/eight").is_err());
+        assert!(Arch::parse("").is_err());
+    }
+
+    #[test]
+    fn arch_lists_split_on_commas_and_dedupe() {
+        let list = parse_arch_list(&["arm64,amd64".into(), "arm64/v8".into()]).unwrap();
+        assert_eq!(list, vec![arch("arm64"), arch("amd64")]);
+        assert!(parse_arch_list(&["arm64,bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn index_skips_attestations_and_entries_without_platform() {
+        let body = br#"{
+          "schemaVersion": 2,
+          "mediaType": "application/vnd.oci.image.index.v1+json",
+          "manifests": [
+            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": "sha256:d"}
+          ]}"#;
+        assert_eq!(
+            parse_manifest(body).unwrap(),
+            ManifestKind::Index(vec![platform("linux/amd64"), platform("linux/arm64/v8")])
+        );
+    }
+
+    #[test]
+    fn single_manifest_points_at_its_config() {
+        let body = br#"{"schemaVersion": 2,
+          "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+          "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:cfg", "size": 1},
+          "layers": []}"#;
+        assert_eq!(
+            parse_manifest(body).unwrap(),
+            ManifestKind::Image {
+                config_digest: "sha256:cfg".into()
+            }
+        );
+    }
+
+    #[test]
+    fn config_gives_the_platform() {
+        let body = br#"{"architecture": "arm64", "variant": "v8", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}"#;
+        assert_eq!(parse_config(body).unwrap(), platform("linux/arm64/v8"));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_manifest(b"<html>").is_err());
+        assert!(parse_manifest(br#"{"schemaVersion": 1}"#).is_err());
+        assert!(parse_config(b"{}").is_err());
+    }
+}

@@ -1,0 +1,800 @@
+//! Spec -> Kubernetes objects, as a pure function: the same spec and
+//! credentials always give byte-identical objects (no timestamps, no random
+//! values in pod templates), which is what makes re-running `up` a no-op.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HostPathVolumeSource, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use crate::catalog::{self, EnvSource, Resources};
+use crate::labels;
+use crate::spec::{Component, DEV_COMPONENT, Spec};
+
+/// Marks credential Secrets: `down` keeps them unless `--purge`, so a
+/// database that outlives its stack keeps working with its password.
+pub const RETAIN: &str = "kubectl-devenv.io/retain";
+/// `dev` or `test` on the namespaces.
+pub const ROLE: &str = "kubectl-devenv.io/role";
+/// Marks the dev namespace's ExternalName aliases, to tell them from the real Services.
+pub const ALIAS: &str = "kubectl-devenv.io/alias";
+/// Name of the test namespace's NetworkPolicy.
+pub const NETWORK_POLICY: &str = "devenv-isolation";
+/// Where the dev pod's code lives (the php image's document root).
+pub const CODE_DIR: &str = "/var/www/html";
+
+/// component name -> Secret key -> value.
+pub type Credentials = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Where databases keep their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageMode {
+    /// PersistentVolumeClaims from the default (or the component's) StorageClass.
+    Persistent,
+    /// emptyDir: the cluster has no default StorageClass, so data lives as
+    /// long as the pod. Components with an explicit className still get a PVC.
+    Ephemeral,
+}
+
+/// The storage mode of each component: the cluster's default, except for
+/// StatefulSets that already exist and must keep the volumes they have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoragePlan {
+    pub default: StorageMode,
+    pub per_component: BTreeMap<String, StorageMode>,
+}
+
+impl StoragePlan {
+    pub fn uniform(mode: StorageMode) -> Self {
+        Self {
+            default: mode,
+            per_component: BTreeMap::new(),
+        }
+    }
+
+    pub fn mode_for(&self, component: &str) -> StorageMode {
+        self.per_component
+            .get(component)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// One object to apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Object {
+    Namespace(Namespace),
+    Secret(Secret),
+    NetworkPolicy(NetworkPolicy),
+    Service(Service),
+    Deployment(Deployment),
+    StatefulSet(StatefulSet),
+}
+
+impl Object {
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::Namespace(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::NetworkPolicy(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Namespace(_) => "Namespace",
+            Object::Secret(_) => "Secret",
+            Object::NetworkPolicy(_) => "NetworkPolicy",
+            Object::Service(_) => "Service",
+            Object::Deployment(_) => "Deployment",
+            Object::StatefulSet(_) => "StatefulSet",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.metadata().namespace.as_deref()
+    }
+}
+
+/// Renders every object of the stack: namespaces first, then Secrets, the
+/// NetworkPolicy, Services, workloads, and finally the dev pod.
+pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> Vec<Object> {
+    let mut objects = vec![
+        Object::Namespace(namespace(spec, &spec.dev_namespace, "dev")),
+        Object::Namespace(namespace(spec, &spec.test_namespace, "test")),
+    ];
+    for component in spec.components.iter().filter(|c| c.entry().credentials.is_some()) {
+        let values = credentials.get(&component.name).cloned().unwrap_or_default();
+        for ns in spec.namespaces() {
+            objects.push(Object::Secret(credentials_secret(spec, component, ns, &values)));
+        }
+    }
+    objects.push(Object::NetworkPolicy(network_policy(spec)));
+    for component in &spec.components {
+        objects.push(Object::Service(service(spec, component)));
+        objects.push(workload(spec, component, storage.mode_for(&component.name)));
+    }
+    for component in &spec.components {
+        objects.push(Object::Service(alias(spec, component)));
+    }
+    objects.push(Object::Deployment(dev_pod(spec)));
+    objects
+}
+
+/// The keys each component's Secret must hold, with their fixed values; the
+/// generated ones map to `None`.
+pub fn credential_keys(component: &Component) -> BTreeMap<String, Option<String>> {
+    let Some(creds) = &component.entry().credentials else {
+        return BTreeMap::new();
+    };
+    let fixed = creds.fixed.iter().map(|(k, v)| (k.clone(), Some(v.clone())));
+    let generated = creds.generated.iter().map(|k| (k.clone(), None));
+    fixed.chain(generated).collect()
+}
+
+/// Completes the credentials of every component: values that already exist
+/// (read from the cluster) are kept as they are, so a database is never
+/// handed a new password; only missing keys are filled, fixed ones from the
+/// catalog and generated ones from `generate`.
+pub fn complete_credentials(
+    spec: &Spec,
+    existing: &Credentials,
+    mut generate: impl FnMut() -> String,
+) -> Credentials {
+    let mut complete = Credentials::new();
+    for component in &spec.components {
+        let keys = credential_keys(component);
+        if keys.is_empty() {
+            continue;
+        }
+        let have = existing.get(&component.name);
+        let values = keys
+            .into_iter()
+            .map(|(key, fixed)| {
+                let value = have
+                    .and_then(|h| h.get(&key).cloned())
+                    .or(fixed)
+                    .unwrap_or_else(&mut generate);
+                (key, value)
+            })
+            .collect();
+        complete.insert(component.name.clone(), values);
+    }
+    complete
+}
+
+/// The name of a component's credential Secret (the same in both namespaces).
+pub fn credentials_secret_name(component: &str) -> String {
+    format!("{component}-credentials")
+}
+
+fn stack_labels(spec: &Spec, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+        (labels::STACK.to_owned(), spec.name.clone()),
+        (labels::COMPONENT.to_owned(), component.to_owned()),
+    ])
+}
+
+fn meta(spec: &Spec, name: &str, namespace: &str, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(stack_labels(spec, component)),
+        ..Default::default()
+    }
+}
+
+fn namespace(spec: &Spec, name: &str, role: &str) -> Namespace {
+    let mut labels = BTreeMap::from([
+        (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+        (labels::STACK.to_owned(), spec.name.clone()),
+        (ROLE.to_owned(), role.to_owned()),
+    ]);
+    // hostPath is refused by both the baseline and restricted levels, so a
+    // dev namespace with a code mount can only enforce `privileged`; it still
+    // warns and audits against `restricted`.
+    let enforce = if role == "dev" && spec.dev.code_path.is_some() {
+        "privileged"
+    } else {
+        "restricted"
+    };
+    for (mode, level) in [("enforce", enforce), ("warn", "restricted"), ("audit", "restricted")] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.to_owned());
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            "latest".to_owned(),
+        );
+    }
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn credentials_secret(
+    spec: &Spec,
+    component: &Component,
+    namespace: &str,
+    values: &BTreeMap<String, String>,
+) -> Secret {
+    let mut metadata = meta(spec, &credentials_secret_name(&component.name), namespace, &component.name);
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert(RETAIN.to_owned(), "true".to_owned());
+    Secret {
+        metadata,
+        type_: Some("Opaque".to_owned()),
+        // `data`, not `stringData`: stringData is write-only, so server-side
+        // apply would see a change on every run.
+        data: Some(
+            values
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn network_policy(spec: &Spec) -> NetworkPolicy {
+    let from_dev = NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                spec.dev_namespace.clone(),
+            )])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let from_same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..Default::default()
+    };
+    NetworkPolicy {
+        metadata: meta(spec, NETWORK_POLICY, &spec.test_namespace, "network-policy"),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".to_owned()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![from_dev, from_same_namespace]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+    }
+}
+
+fn service(spec: &Spec, component: &Component) -> Service {
+    let entry = component.entry();
+    Service {
+        metadata: meta(spec, &component.name, &spec.test_namespace, &component.name),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(stack_labels(spec, &component.name)),
+            ports: Some(vec![ServicePort {
+                name: Some(entry.port_name.clone()),
+                port: i32::from(component.port),
+                target_port: Some(IntOrString::String(entry.port_name.clone())),
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `mysql` in the dev namespace -> `mysql.<test>.svc.<domain>`, so the dev pod
+/// uses the same host names as docker-compose.
+fn alias(spec: &Spec, component: &Component) -> Service {
+    let entry = component.entry();
+    let mut metadata = meta(spec, &component.name, &spec.dev_namespace, &component.name);
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert(ALIAS.to_owned(), "true".to_owned());
+    Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".to_owned()),
+            external_name: Some(spec.service_host(component)),
+            ports: Some(vec![ServicePort {
+                name: Some(entry.port_name.clone()),
+                port: i32::from(component.port),
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object {
+    let entry = component.entry();
+    let labels = stack_labels(spec, &component.name);
+    let env: Vec<EnvVar> = entry
+        .env
+        .iter()
+        .map(|(name, value)| env_var(name, catalog::env_source(value, "", 0), &component.name))
+        .collect();
+    let mut container = container(&component.name, &component.image, entry, &component.resources);
+    container.env = (!env.is_empty()).then_some(env);
+    let mut pod = pod_spec(spec, entry, container);
+    let template = |pod: PodSpec| PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            ..Default::default()
+        }),
+        spec: Some(pod),
+    };
+    let selector = LabelSelector {
+        match_labels: Some(labels.clone()),
+        ..Default::default()
+    };
+    let metadata = meta(spec, &component.name, &spec.test_namespace, &component.name);
+
+    let (Some(data), Some(volume)) = (&entry.data, &component.storage) else {
+        return Object::Deployment(Deployment {
+            metadata,
+            spec: Some(DeploymentSpec {
+                replicas: Some(1),
+                revision_history_limit: Some(2),
+                selector,
+                template: template(pod),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    };
+    pod.containers[0].volume_mounts = Some(vec![VolumeMount {
+        name: "data".to_owned(),
+        mount_path: data.path.clone(),
+        ..Default::default()
+    }]);
+    let persistent = storage == StorageMode::Persistent || volume.class_name.is_some();
+    let claims = if persistent {
+        Some(vec![PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some("data".to_owned()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+                storage_class_name: volume.class_name.clone(),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity(volume.size.clone()),
+                    )])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }])
+    } else {
+        pod.volumes = Some(vec![Volume {
+            name: "data".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity(volume.size.clone())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        None
+    };
+    Object::StatefulSet(StatefulSet {
+        metadata,
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            revision_history_limit: Some(2),
+            service_name: Some(component.name.clone()),
+            selector,
+            template: template(pod),
+            persistent_volume_claim_retention_policy: persistent.then(|| {
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                }
+            }),
+            volume_claim_templates: claims,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn dev_pod(spec: &Spec) -> Deployment {
+    let php = catalog::find("php").expect("php is in the catalog");
+    let labels = stack_labels(spec, DEV_COMPONENT);
+    let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
+    let env = dev_env(spec);
+    container.env = (!env.is_empty()).then_some(env);
+    container.working_dir = Some(CODE_DIR.to_owned());
+    let mut pod = pod_spec(spec, php, container);
+    if let Some(code) = &spec.dev.code_path {
+        pod.volumes = Some(vec![Volume {
+            name: "code".to_owned(),
+            host_path: Some(HostPathVolumeSource {
+                path: code.display().to_string(),
+                type_: Some("Directory".to_owned()),
+            }),
+            ..Default::default()
+        }]);
+        pod.containers[0].volume_mounts = Some(vec![VolumeMount {
+            name: "code".to_owned(),
+            mount_path: CODE_DIR.to_owned(),
+            ..Default::default()
+        }]);
+    }
+    Deployment {
+        metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            revision_history_limit: Some(2),
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The dev pod's connection settings: for each variable the catalog offers
+/// (DB_HOST, REDIS_HOST, ...), the first component in file order that offers it wins.
+pub fn dev_env(spec: &Spec) -> Vec<EnvVar> {
+    let mut vars: Vec<EnvVar> = Vec::new();
+    for component in &spec.components {
+        for (name, value) in &component.entry().dev_env {
+            if vars.iter().any(|v| &v.name == name) {
+                continue;
+            }
+            let source = catalog::env_source(value, &component.name, component.port);
+            vars.push(env_var(name, source, &component.name));
+        }
+    }
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+    vars
+}
+
+fn env_var(name: &str, source: EnvSource<'_>, component: &str) -> EnvVar {
+    match source {
+        EnvSource::Literal(value) => EnvVar {
+            name: name.to_owned(),
+            value: Some(value),
+            ..Default::default()
+        },
+        EnvSource::SecretKey(key) => EnvVar {
+            name: name.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: credentials_secret_name(component),
+                    key: key.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resources) -> Container {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    Container {
+        name: name.to_owned(),
+        image: Some(image.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        ports: Some(vec![ContainerPort {
+            name: Some(entry.port_name.clone()),
+            container_port: i32::from(entry.port),
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        readiness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(i32::from(entry.readiness.tcp_port)),
+                ..Default::default()
+            }),
+            period_seconds: Some(5),
+            failure_threshold: Some(3),
+            ..Default::default()
+        }),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&resources.requests.cpu, &resources.requests.memory)),
+            limits: Some(quantities(&resources.limits.cpu, &resources.limits.memory)),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Default::default()
+            }),
+            run_as_non_root: Some(true),
+            run_as_user: Some(entry.user),
+            run_as_group: Some(entry.group),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn pod_spec(spec: &Spec, entry: &catalog::Entry, container: Container) -> PodSpec {
+    PodSpec {
+        containers: vec![container],
+        // Service links would inject variables such as MYSQL_PORT=tcp://...,
+        // which some official images mistake for their own settings.
+        enable_service_links: Some(false),
+        automount_service_account_token: Some(false),
+        node_selector: spec.target_arch.map(|arch| {
+            BTreeMap::from([("kubernetes.io/arch".to_owned(), arch.as_str().to_owned())])
+        }),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(entry.user),
+            run_as_group: Some(entry.group),
+            fs_group: Some(entry.group),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        termination_grace_period_seconds: Some(10),
+        ..Default::default()
+    }
+}
+
+/// The YAML stream `up --dry-run -o yaml` prints: one document per object.
+pub fn to_yaml_stream(objects: &[Object]) -> Result<String, serde_saphyr::SerializeError> {
+    let mut out = String::new();
+    for object in objects {
+        out += "---\n";
+        out += &serde_saphyr::to_string(object)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    fn spec_with(components: &str, extra: &str) -> Spec {
+        spec::parse(
+            &format!(
+                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {{name: shop}}\nspec:\n{extra}  components: {components}\n"
+            ),
+            "test",
+        )
+        .unwrap()
+    }
+
+    fn fixed_credentials(spec: &Spec) -> Credentials {
+        let mut n = 0;
+        complete_credentials(spec, &Credentials::new(), || {
+            n += 1;
+            format!("secret-{n}")
+        })
+    }
+
+    fn find<'a>(objects: &'a [Object], kind: &str, ns: &str, name: &str) -> &'a Object {
+        objects
+            .iter()
+            .find(|o| o.kind() == kind && o.namespace().unwrap_or("") == ns && o.name() == name)
+            .unwrap_or_else(|| panic!("{kind} {ns}/{name} not rendered"))
+    }
+
+    #[test]
+    fn existing_credentials_are_never_regenerated() {
+        let spec = spec_with("[{kind: mysql}, {kind: redis}]", "");
+        let existing = Credentials::from([(
+            "mysql".to_owned(),
+            BTreeMap::from([("password".to_owned(), "kept".to_owned())]),
+        )]);
+        let complete = complete_credentials(&spec, &existing, || "fresh".to_owned());
+        let mysql = &complete["mysql"];
+        assert_eq!(mysql["password"], "kept");
+        assert_eq!(mysql["root-password"], "fresh");
+        assert_eq!(mysql["username"], "app");
+        assert!(!complete.contains_key("redis"), "redis has no credentials");
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let spec = spec_with("[{kind: php}, {kind: mysql}, {kind: redis}]", "");
+        let creds = fixed_credentials(&spec);
+        assert_eq!(
+            render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent)),
+            render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent))
+        );
+    }
+
+    #[test]
+    fn every_container_is_locked_down_with_limits() {
+        let spec = spec_with(
+            "[{kind: php}, {kind: mysql}, {kind: mariadb, name: maria}, {kind: postgres}, {kind: redis}, {kind: memcached}]",
+            "",
+        );
+        let objects = render(&spec, &fixed_credentials(&spec), &StoragePlan::uniform(StorageMode::Persistent));
+        let pods: Vec<&PodSpec> = objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::Deployment(d) => d.spec.as_ref()?.template.spec.as_ref(),
+                Object::StatefulSet(s) => s.spec.as_ref()?.template.spec.as_ref(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pods.len(), 7, "six components and the dev pod");
+        for pod in pods {
+            let sc = pod.security_context.as_ref().unwrap();
+            assert_eq!(sc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+            assert_eq!(sc.run_as_non_root, Some(true));
+            for c in &pod.containers {
+                let csc = c.security_context.as_ref().unwrap();
+                assert_eq!(csc.allow_privilege_escalation, Some(false));
+                assert_eq!(csc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
+                let res = c.resources.as_ref().unwrap();
+                for q in [&res.requests, &res.limits] {
+                    let q = q.as_ref().unwrap();
+                    assert!(q.contains_key("cpu") && q.contains_key("memory"), "{}", c.name);
+                }
+                assert!(c.readiness_probe.is_some());
+            }
+            assert!(pod.volumes.iter().flatten().all(|v| v.host_path.is_none()));
+        }
+    }
+
+    #[test]
+    fn dev_pod_reaches_the_stack_by_alias_with_secret_credentials() {
+        let spec = spec_with("[{kind: mysql}, {kind: redis}]", "");
+        let objects = render(&spec, &fixed_credentials(&spec), &StoragePlan::uniform(StorageMode::Persistent));
+        let Object::Service(alias) = find(&objects, "Service", "dev", "mysql") else {
+            unreachable!()
+        };
+        let alias_spec = alias.spec.as_ref().unwrap();
+        assert_eq!(alias_spec.type_.as_deref(), Some("ExternalName"));
+        assert_eq!(
+            alias_spec.external_name.as_deref(),
+            Some("mysql.test.svc.cluster.local")
+        );
+        let env = dev_env(&spec);
+        let get = |name: &str| env.iter().find(|v| v.name == name).unwrap();
+        assert_eq!(get("DB_HOST").value.as_deref(), Some("mysql"));
+        assert_eq!(get("DB_PORT").value.as_deref(), Some("3306"));
+        assert_eq!(get("REDIS_HOST").value.as_deref(), Some("redis"));
+        let password = get("DB_PASSWORD").value_from.as_ref().unwrap();
+        let secret_ref = password.secret_key_ref.as_ref().unwrap();
+        assert_eq!((secret_ref.name.as_str(), secret_ref.key.as_str()), ("mysql-credentials", "password"));
+        // The Secret the dev pod refers to exists in its own namespace, with the test stack's values.
+        let (Object::Secret(dev_copy), Object::Secret(original)) = (
+            find(&objects, "Secret", "dev", "mysql-credentials"),
+            find(&objects, "Secret", "test", "mysql-credentials"),
+        ) else {
+            unreachable!()
+        };
+        assert_eq!(dev_copy.data, original.data);
+        assert_eq!(original.metadata.labels.as_ref().unwrap()[RETAIN], "true");
+    }
+
+    #[test]
+    fn storage_follows_the_cluster() {
+        let spec = spec_with("[{kind: mysql}, {kind: redis, storage: {className: fast}}]", "");
+        let creds = fixed_credentials(&spec);
+        let statefulset = |objects: &[Object], name: &str| match find(objects, "StatefulSet", "test", name) {
+            Object::StatefulSet(s) => s.spec.clone().unwrap(),
+            _ => unreachable!(),
+        };
+        let ephemeral = render(&spec, &creds, &StoragePlan::uniform(StorageMode::Ephemeral));
+        let mysql = statefulset(&ephemeral, "mysql");
+        assert!(mysql.volume_claim_templates.is_none());
+        let volumes = mysql.template.spec.unwrap().volumes.unwrap();
+        assert!(volumes[0].empty_dir.is_some());
+        // An explicit class always gets a claim.
+        assert!(statefulset(&ephemeral, "redis").volume_claim_templates.is_some());
+        let persistent = render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent));
+        let claims = statefulset(&persistent, "mysql").volume_claim_templates.unwrap();
+        assert_eq!(claims[0].metadata.labels.as_ref().unwrap()[labels::STACK], "shop");
+    }
+
+    #[test]
+    fn network_policy_admits_only_dev_and_the_stack_itself() {
+        let spec = spec_with("[{kind: redis}]", "  namespaces: {dev: a-dev, test: a-test}\n");
+        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
+        let Object::NetworkPolicy(policy) = find(&objects, "NetworkPolicy", "a-test", NETWORK_POLICY) else {
+            unreachable!()
+        };
+        let rules = policy.spec.as_ref().unwrap().ingress.as_ref().unwrap();
+        assert_eq!(rules.len(), 1);
+        let from = rules[0].from.as_ref().unwrap();
+        assert_eq!(
+            from[0].namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()["kubernetes.io/metadata.name"],
+            "a-dev"
+        );
+        assert_eq!(from[1].pod_selector, Some(LabelSelector::default()));
+        assert!(from[1].namespace_selector.is_none());
+    }
+
+    #[test]
+    fn code_path_mounts_host_directory_and_relaxes_only_dev_enforcement() {
+        let spec = spec_with("[{kind: redis}]", "  dev: {codePath: /srv/app}\n");
+        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
+        let Object::Namespace(dev) = find(&objects, "Namespace", "", "dev") else {
+            unreachable!()
+        };
+        let Object::Namespace(test) = find(&objects, "Namespace", "", "test") else {
+            unreachable!()
+        };
+        let level = |ns: &Namespace| ns.metadata.labels.as_ref().unwrap()["pod-security.kubernetes.io/enforce"].clone();
+        assert_eq!(level(dev), "privileged");
+        assert_eq!(level(test), "restricted");
+        let Object::Deployment(pod) = find(&objects, "Deployment", "dev", "dev") else {
+            unreachable!()
+        };
+        let volumes = pod.spec.as_ref().unwrap().template.spec.as_ref().unwrap().volumes.clone().unwrap();
+        assert_eq!(volumes[0].host_path.as_ref().unwrap().path, "/srv/app");
+    }
+
+    #[test]
+    fn target_arch_pins_every_pod() {
+        let spec = spec_with("[{kind: redis}]", "  targetArch: arm64\n");
+        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
+        for object in &objects {
+            let pod = match object {
+                Object::Deployment(d) => d.spec.as_ref().unwrap().template.spec.as_ref(),
+                Object::StatefulSet(s) => s.spec.as_ref().unwrap().template.spec.as_ref(),
+                _ => continue,
+            };
+            assert_eq!(pod.unwrap().node_selector.as_ref().unwrap()["kubernetes.io/arch"], "arm64");
+        }
+    }
+}

@@ -1,0 +1,884 @@
+//! `devenv.yaml`: the versioned description of one stack (a dev pod plus a
+//! test stack), its parsing with line:column errors, and its validation.
+//!
+//! Other commands use [`load`] / [`parse`] to get a validated [`Spec`], then
+//! [`Spec::images`], [`Spec::component`] and the namespace fields.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+
+use crate::catalog::{self, Resources};
+use crate::error::{Error, Result};
+
+pub const API_VERSION: &str = "kubectl-devenv.io/v1alpha1";
+pub const KIND: &str = "DevEnv";
+/// The file `up` writes and `up`/`down` read when no `-f` is given.
+pub const DEFAULT_FILE: &str = "devenv.yaml";
+pub const DEFAULT_STACK: &str = "devenv";
+pub const DEFAULT_DEV_NAMESPACE: &str = "dev";
+pub const DEFAULT_TEST_NAMESPACE: &str = "test";
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+/// The component name of the dev pod (`kubectl devenv shell` enters it).
+pub const DEV_COMPONENT: &str = "dev";
+/// Longest stack or component name, so derived names (`<name>-credentials`,
+/// `data-<name>-0`) stay within Kubernetes' 63-character limit.
+pub const MAX_NAME_LEN: usize = 40;
+
+/// A validated stack description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The stack name: the value of the `labels::STACK` label on every object.
+    pub name: String,
+    pub dev_namespace: String,
+    pub test_namespace: String,
+    /// Used for the dev namespace's aliases (`mysql.test.svc.<domain>`).
+    pub cluster_domain: String,
+    /// Pods are pinned to nodes of this architecture; `None` lets the scheduler pick.
+    pub target_arch: Option<Arch>,
+    pub dev: DevPod,
+    /// The test stack, in file order.
+    pub components: Vec<Component>,
+}
+
+/// The developer's pod: PHP with the stack's connection settings in its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevPod {
+    pub version: String,
+    pub image: String,
+    /// Host directory mounted at /var/www/html (hostPath); only when asked for.
+    pub code_path: Option<PathBuf>,
+    pub resources: Resources,
+}
+
+/// One component of the test stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// Service, workload and alias name, and the `labels::COMPONENT` value.
+    pub name: String,
+    /// Catalog kind (`mysql`, `redis`, ...).
+    pub kind: String,
+    pub version: String,
+    pub image: String,
+    /// The Service port (the catalog's port).
+    pub port: u16,
+    pub resources: Resources,
+    /// Data volume settings, for kinds that keep data.
+    pub storage: Option<Storage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub size: String,
+    /// An explicit StorageClass; `None` uses the cluster's default class (or
+    /// emptyDir when there is none).
+    pub class_name: Option<String>,
+}
+
+impl Component {
+    /// The catalog entry; validation guarantees it exists.
+    pub fn entry(&self) -> &'static catalog::Entry {
+        catalog::find(&self.kind).expect("validated component kind")
+    }
+}
+
+/// CPU architectures the stack can be pinned to (`kubernetes.io/arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "amd64" => Ok(Arch::Amd64),
+            "arm64" => Ok(Arch::Arm64),
+            other => Err(format!(
+                "unsupported architecture \"{other}\" (supported: amd64, arm64)"
+            )),
+        }
+    }
+}
+
+impl Spec {
+    /// Every image the stack runs (dev pod first), without duplicates; what a
+    /// pre-deploy check must verify for the target architectures.
+    pub fn images(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        std::iter::once(&self.dev.image)
+            .chain(self.components.iter().map(|c| &c.image))
+            .filter(|image| seen.insert(image.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// A test-stack component by name.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The dev namespace first, then the test namespace.
+    pub fn namespaces(&self) -> [&str; 2] {
+        [&self.dev_namespace, &self.test_namespace]
+    }
+
+    /// The in-cluster DNS name of a test-stack component.
+    pub fn service_host(&self, component: &Component) -> String {
+        format!(
+            "{}.{}.svc.{}",
+            component.name, self.test_namespace, self.cluster_domain
+        )
+    }
+
+    /// The canonical `devenv.yaml` for this spec; [`parse`] reads it back unchanged.
+    pub fn to_yaml(&self) -> String {
+        let mut out = format!(
+            "# kubectl-devenv stack; apply with `kubectl devenv up -f devenv.yaml`.\n\
+             apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\nspec:\n  \
+             namespaces:\n    dev: {}\n    test: {}\n",
+            self.name, self.dev_namespace, self.test_namespace
+        );
+        if self.cluster_domain != DEFAULT_CLUSTER_DOMAIN {
+            out += &format!("  clusterDomain: {}\n", self.cluster_domain);
+        }
+        if let Some(arch) = self.target_arch {
+            out += &format!("  targetArch: {arch}\n");
+        }
+        out += &format!("  dev:\n    version: \"{}\"\n", self.dev.version);
+        let php = catalog::find("php").expect("php is in the catalog");
+        if self.dev.image != php.image_for(&self.dev.version) {
+            out += &format!("    image: {}\n", self.dev.image);
+        }
+        if let Some(path) = &self.dev.code_path {
+            out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
+        }
+        if self.dev.resources != php.resources {
+            out += &resources_yaml(&self.dev.resources, "    ");
+        }
+        out += "  components:\n";
+        for component in &self.components {
+            let entry = component.entry();
+            out += &format!("    - kind: {}\n", component.kind);
+            if component.name != component.kind {
+                out += &format!("      name: {}\n", component.name);
+            }
+            out += &format!("      version: \"{}\"\n", component.version);
+            if component.image != entry.image_for(&component.version) {
+                out += &format!("      image: {}\n", component.image);
+            }
+            if let (Some(storage), Some(data)) = (&component.storage, &entry.data)
+                && (storage.size != data.size || storage.class_name.is_some())
+            {
+                out += &format!("      storage:\n        size: {}\n", storage.size);
+                if let Some(class) = &storage.class_name {
+                    out += &format!("        className: {class}\n");
+                }
+            }
+            if component.resources != entry.resources {
+                out += &resources_yaml(&component.resources, "      ");
+            }
+        }
+        out
+    }
+}
+
+fn resources_yaml(resources: &Resources, indent: &str) -> String {
+    format!(
+        "{indent}resources:\n{indent}  requests: {{ cpu: \"{}\", memory: \"{}\" }}\n\
+         {indent}  limits: {{ cpu: \"{}\", memory: \"{}\" }}\n",
+        resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory
+    )
+}
+
+fn quote(text: &str) -> String {
+    serde_json::to_string(text).expect("strings always encode")
+}
+
+/// Reads and validates a `devenv.yaml`.
+pub fn load(path: &Path) -> Result<Spec> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| Error::Other(format!("cannot read {}: {err}", path.display())))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses and validates `devenv.yaml` text; `source` names it in errors
+/// (`devenv.yaml:12:9: unknown component kind "mongodb" ...`).
+pub fn parse(text: &str, source: &str) -> Result<Spec> {
+    let file: File = serde_saphyr::from_str(text).map_err(|err| yaml_error(source, &err))?;
+    file.validate()
+        .map_err(|(location, message)| spec_error(source, location, message))
+}
+
+fn spec_error(source: &str, at: Location, message: String) -> Error {
+    if at == Location::UNKNOWN {
+        Error::Other(format!("{source}: {message}"))
+    } else {
+        Error::Other(format!(
+            "{source}:{}:{}: {message}",
+            at.line(),
+            at.column()
+        ))
+    }
+}
+
+/// One line, `file:line:column: message`, from a parser error (whose own
+/// rendering spans several lines with a source excerpt).
+fn yaml_error(source: &str, err: &serde_saphyr::Error) -> Error {
+    let mut options = serde_saphyr::RenderOptions::default();
+    options.snippets = serde_saphyr::SnippetMode::Off;
+    let rendered = err.render_with_options(options);
+    let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    let message = strip_location_suffix(first_line);
+    spec_error(source, err.location().unwrap_or(Location::UNKNOWN), message)
+}
+
+/// `missing field `name` at line 3, column 3` -> `missing field `name``.
+fn strip_location_suffix(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+// ---- the file format -------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct File {
+    api_version: Spanned<String>,
+    kind: Spanned<String>,
+    metadata: Metadata,
+    spec: Spanned<FileSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileSpec {
+    #[serde(default)]
+    namespaces: Option<Namespaces>,
+    #[serde(default)]
+    cluster_domain: Option<Spanned<String>>,
+    #[serde(default)]
+    target_arch: Option<Spanned<String>>,
+    #[serde(default)]
+    dev: Option<FileDev>,
+    components: Spanned<Vec<FileComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Namespaces {
+    #[serde(default)]
+    dev: Option<Spanned<String>>,
+    #[serde(default)]
+    test: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileDev {
+    #[serde(default)]
+    version: Option<Spanned<String>>,
+    #[serde(default)]
+    image: Option<Spanned<String>>,
+    #[serde(default)]
+    code_path: Option<Spanned<String>>,
+    #[serde(default)]
+    resources: Option<Spanned<Resources>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileComponent {
+    kind: Spanned<String>,
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    version: Option<Spanned<String>>,
+    #[serde(default)]
+    image: Option<Spanned<String>>,
+    #[serde(default)]
+    storage: Option<Spanned<FileStorage>>,
+    #[serde(default)]
+    resources: Option<Spanned<Resources>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileStorage {
+    #[serde(default)]
+    size: Option<Spanned<String>>,
+    #[serde(default)]
+    class_name: Option<Spanned<String>>,
+}
+
+type Invalid = (Location, String);
+
+impl File {
+    fn validate(self) -> Result<Spec, Invalid> {
+        if self.api_version.value != API_VERSION {
+            return Err((
+                self.api_version.referenced,
+                format!(
+                    "unsupported apiVersion \"{}\" (expected \"{API_VERSION}\")",
+                    self.api_version.value
+                ),
+            ));
+        }
+        if self.kind.value != KIND {
+            return Err((
+                self.kind.referenced,
+                format!("unsupported kind \"{}\" (expected \"{KIND}\")", self.kind.value),
+            ));
+        }
+        let name = check_name(&self.metadata.name, "stack name")?;
+        let spec = self.spec.value;
+        let namespaces = spec.namespaces.unwrap_or(Namespaces {
+            dev: None,
+            test: None,
+        });
+        let dev_namespace = namespace_or(namespaces.dev.as_ref(), DEFAULT_DEV_NAMESPACE)?;
+        let test_namespace = namespace_or(namespaces.test.as_ref(), DEFAULT_TEST_NAMESPACE)?;
+        if dev_namespace == test_namespace {
+            let at = namespaces
+                .test
+                .as_ref()
+                .or(namespaces.dev.as_ref())
+                .map_or(self.spec.referenced, |n| n.referenced);
+            return Err((
+                at,
+                format!(
+                    "the dev and test namespaces must differ (both are \"{dev_namespace}\")"
+                ),
+            ));
+        }
+        let cluster_domain = match &spec.cluster_domain {
+            None => DEFAULT_CLUSTER_DOMAIN.to_owned(),
+            Some(domain) if is_dns_subdomain(&domain.value) => domain.value.clone(),
+            Some(domain) => {
+                return Err((
+                    domain.referenced,
+                    format!("invalid clusterDomain \"{}\"", domain.value),
+                ));
+            }
+        };
+        let target_arch = match &spec.target_arch {
+            None => None,
+            Some(arch) => Some(arch.value.parse().map_err(|msg| (arch.referenced, msg))?),
+        };
+        let dev = validate_dev(spec.dev)?;
+        if spec.components.value.is_empty() {
+            return Err((
+                spec.components.referenced,
+                format!(
+                    "spec.components is empty: add at least one component (known kinds: {})",
+                    catalog::kinds()
+                ),
+            ));
+        }
+        let mut components = Vec::new();
+        let mut names = BTreeSet::new();
+        for file_component in spec.components.value {
+            let name_at = file_component
+                .name
+                .as_ref()
+                .map_or(file_component.kind.referenced, |n| n.referenced);
+            let component = validate_component(file_component)?;
+            if !names.insert(component.name.clone()) {
+                return Err((
+                    name_at,
+                    format!(
+                        "duplicate component name \"{}\": give one of them a distinct `name:`",
+                        component.name
+                    ),
+                ));
+            }
+            components.push(component);
+        }
+        Ok(Spec {
+            name,
+            dev_namespace,
+            test_namespace,
+            cluster_domain,
+            target_arch,
+            dev,
+            components,
+        })
+    }
+}
+
+fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
+    let php = catalog::find("php").expect("php is in the catalog");
+    let dev = dev.unwrap_or(FileDev {
+        version: None,
+        image: None,
+        code_path: None,
+        resources: None,
+    });
+    let version = check_version(php, dev.version.as_ref())?;
+    let image = match &dev.image {
+        Some(image) => check_image(image)?,
+        None => php.image_for(&version),
+    };
+    let code_path = match &dev.code_path {
+        None => None,
+        Some(path) if Path::new(&path.value).is_absolute() => Some(PathBuf::from(&path.value)),
+        Some(path) => {
+            return Err((
+                path.referenced,
+                format!(
+                    "codePath \"{}\" must be an absolute path (it is mounted from the node)",
+                    path.value
+                ),
+            ));
+        }
+    };
+    let resources = match &dev.resources {
+        Some(resources) => check_resources(resources)?,
+        None => php.resources.clone(),
+    };
+    Ok(DevPod {
+        version,
+        image,
+        code_path,
+        resources,
+    })
+}
+
+fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
+    let kind = &component.kind;
+    let entry = catalog::find(&kind.value).ok_or_else(|| {
+        (
+            kind.referenced,
+            format!(
+                "unknown component kind \"{}\" (known kinds: {})",
+                kind.value,
+                catalog::kinds()
+            ),
+        )
+    })?;
+    let name = match &component.name {
+        Some(name) => check_name(name, "component name")?,
+        None => entry.kind.clone(),
+    };
+    let version = check_version(entry, component.version.as_ref())?;
+    let image = match &component.image {
+        Some(image) => check_image(image)?,
+        None => entry.image_for(&version),
+    };
+    let resources = match &component.resources {
+        Some(resources) => check_resources(resources)?,
+        None => entry.resources.clone(),
+    };
+    let storage = match (&entry.data, &component.storage) {
+        (None, None) => None,
+        (None, Some(storage)) => {
+            return Err((
+                storage.referenced,
+                format!("{} keeps no data: remove `storage`", entry.kind),
+            ));
+        }
+        (Some(data), storage) => {
+            let storage = storage.as_ref().map(|s| &s.value);
+            let size = match storage.and_then(|s| s.size.as_ref()) {
+                Some(size) => {
+                    memory_bytes(&size.value).ok_or_else(|| {
+                        (
+                            size.referenced,
+                            format!("invalid storage size \"{}\" (examples: 512Mi, 5Gi)", size.value),
+                        )
+                    })?;
+                    size.value.clone()
+                }
+                None => data.size.clone(),
+            };
+            let class_name = match storage.and_then(|s| s.class_name.as_ref()) {
+                Some(class) if is_dns_subdomain(&class.value) => Some(class.value.clone()),
+                Some(class) => {
+                    return Err((
+                        class.referenced,
+                        format!("invalid storage className \"{}\"", class.value),
+                    ));
+                }
+                None => None,
+            };
+            Some(Storage { size, class_name })
+        }
+    };
+    Ok(Component {
+        name,
+        kind: entry.kind.clone(),
+        port: entry.port,
+        version,
+        image,
+        resources,
+        storage,
+    })
+}
+
+fn check_name(name: &Spanned<String>, what: &str) -> Result<String, Invalid> {
+    let value = &name.value;
+    if value == DEV_COMPONENT && what == "component name" {
+        return Err((
+            name.referenced,
+            format!("component name \"{DEV_COMPONENT}\" is reserved for the dev pod"),
+        ));
+    }
+    match name_problem(value, MAX_NAME_LEN) {
+        None => Ok(value.clone()),
+        Some(problem) => Err((name.referenced, format!("invalid {what} \"{value}\": {problem}"))),
+    }
+}
+
+fn namespace_or(namespace: Option<&Spanned<String>>, default: &str) -> Result<String, Invalid> {
+    match namespace {
+        None => Ok(default.to_owned()),
+        Some(ns) => match name_problem(&ns.value, 63) {
+            None => Ok(ns.value.clone()),
+            Some(problem) => Err((
+                ns.referenced,
+                format!("invalid namespace \"{}\": {problem}", ns.value),
+            )),
+        },
+    }
+}
+
+/// Why `name` is not a DNS-1123 label of at most `max` characters, if it is not.
+pub fn name_problem(name: &str, max: usize) -> Option<String> {
+    let rule = "use lowercase letters, digits and '-', starting with a letter and ending with a letter or digit";
+    if name.is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if name.len() > max {
+        return Some(format!("it is longer than {max} characters"));
+    }
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let starts_ok = name.starts_with(|c: char| c.is_ascii_lowercase());
+    let ends_ok = name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (!(valid_chars && starts_ok && ends_ok)).then(|| rule.to_owned())
+}
+
+fn is_dns_subdomain(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn check_version(entry: &catalog::Entry, version: Option<&Spanned<String>>) -> Result<String, Invalid> {
+    match version {
+        None => Ok(entry.default_version.clone()),
+        Some(version) if entry.versions.contains(&version.value) => Ok(version.value.clone()),
+        Some(version) => Err((
+            version.referenced,
+            format!(
+                "{} version \"{}\" is not supported (choose one of: {}; or set `image:`)",
+                entry.kind,
+                version.value,
+                entry.versions.join(", ")
+            ),
+        )),
+    }
+}
+
+fn check_image(image: &Spanned<String>) -> Result<String, Invalid> {
+    let value = image.value.trim();
+    if value.is_empty() || value.contains(char::is_whitespace) || value.ends_with(':') {
+        return Err((image.referenced, format!("invalid image reference \"{}\"", image.value)));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_resources(resources: &Spanned<Resources>) -> Result<Resources, Invalid> {
+    let value = &resources.value;
+    let at = resources.referenced;
+    let cpu = |q: &str| cpu_millis(q).ok_or_else(|| (at, format!("invalid CPU quantity \"{q}\" (examples: 250m, 1)")));
+    let memory = |q: &str| {
+        memory_bytes(q).ok_or_else(|| (at, format!("invalid memory quantity \"{q}\" (examples: 256Mi, 1Gi)")))
+    };
+    if cpu(&value.requests.cpu)? > cpu(&value.limits.cpu)? {
+        return Err((
+            at,
+            format!(
+                "CPU request {} is above its limit {}",
+                value.requests.cpu, value.limits.cpu
+            ),
+        ));
+    }
+    if memory(&value.requests.memory)? > memory(&value.limits.memory)? {
+        return Err((
+            at,
+            format!(
+                "memory request {} is above its limit {}",
+                value.requests.memory, value.limits.memory
+            ),
+        ));
+    }
+    Ok(value.clone())
+}
+
+/// `250m` -> 250, `1` -> 1000, `0.5` -> 500.
+pub fn cpu_millis(quantity: &str) -> Option<u64> {
+    let value = match quantity.strip_suffix('m') {
+        Some(millis) => millis.parse::<u64>().ok()? as f64,
+        None => quantity.parse::<f64>().ok().filter(|v| v.is_finite())? * 1000.0,
+    };
+    (value > 0.0).then_some(value as u64)
+}
+
+/// `256Mi` -> 268435456; decimal (`k`, `M`, `G`) and binary (`Ki`, `Mi`, `Gi`, `Ti`) suffixes.
+pub fn memory_bytes(quantity: &str) -> Option<u64> {
+    const SUFFIXES: [(&str, u64); 8] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    let (number, factor) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, factor)| quantity.strip_suffix(suffix).map(|n| (n, *factor)))
+        .unwrap_or((quantity, 1));
+    let number: u64 = number.parse().ok()?;
+    (number > 0).then(|| number.saturating_mul(factor))
+}
+
+/// The inputs of the wizard and of `up`'s flags, turned into canonical YAML
+/// and read back by [`parse`], so every path goes through one validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub name: String,
+    pub dev_namespace: String,
+    pub test_namespace: String,
+    pub target_arch: Option<Arch>,
+    pub code_path: Option<PathBuf>,
+    pub dev_version: Option<String>,
+    /// `(kind, version)`; the component is named after its kind.
+    pub components: Vec<(String, Option<String>)>,
+}
+
+impl Default for Draft {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_STACK.to_owned(),
+            dev_namespace: DEFAULT_DEV_NAMESPACE.to_owned(),
+            test_namespace: DEFAULT_TEST_NAMESPACE.to_owned(),
+            target_arch: None,
+            code_path: None,
+            dev_version: None,
+            components: Vec::new(),
+        }
+    }
+}
+
+impl Draft {
+    pub fn to_yaml(&self) -> String {
+        let mut out = format!(
+            "apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\nspec:\n  \
+             namespaces:\n    dev: {}\n    test: {}\n",
+            quote(&self.name),
+            quote(&self.dev_namespace),
+            quote(&self.test_namespace)
+        );
+        if let Some(arch) = self.target_arch {
+            out += &format!("  targetArch: {arch}\n");
+        }
+        if self.dev_version.is_some() || self.code_path.is_some() {
+            out += "  dev:\n";
+        }
+        if let Some(version) = &self.dev_version {
+            out += &format!("    version: {}\n", quote(version));
+        }
+        if let Some(path) = &self.code_path {
+            out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
+        }
+        out += if self.components.is_empty() {
+            "  components: []\n"
+        } else {
+            "  components:\n"
+        };
+        for (kind, version) in &self.components {
+            out += &format!("    - kind: {}\n", quote(kind));
+            if let Some(version) = version {
+                out += &format!("      version: {}\n", quote(version));
+            }
+        }
+        out
+    }
+
+    /// Validates the draft as if it had been written to a file.
+    pub fn resolve(&self) -> Result<Spec> {
+        parse(&self.to_yaml(), "<flags>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata:
+  name: shop
+spec:
+  namespaces:
+    dev: shop-dev
+    test: shop-test
+  targetArch: arm64
+  dev:
+    version: "8.2"
+    codePath: /home/me/shop
+  components:
+    - kind: php
+    - kind: mysql
+      version: "8.0"
+      storage:
+        size: 5Gi
+        className: fast
+    - kind: redis
+      name: cache
+      image: redis:7.4-alpine
+      resources:
+        requests: { cpu: 10m, memory: 32Mi }
+        limits: { cpu: 100m, memory: 64Mi }
+"#;
+
+    fn error_of(text: &str) -> String {
+        parse(text, "devenv.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn full_example_resolves() {
+        let spec = parse(FULL, "devenv.yaml").unwrap();
+        assert_eq!(spec.name, "shop");
+        assert_eq!(spec.namespaces(), ["shop-dev", "shop-test"]);
+        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.dev.image, "php:8.2-fpm-alpine");
+        assert_eq!(spec.dev.code_path.as_deref(), Some(Path::new("/home/me/shop")));
+        let names: Vec<_> = spec.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["php", "mysql", "cache"]);
+        let mysql = spec.component("mysql").unwrap();
+        assert_eq!(mysql.image, "mysql:8.0");
+        assert_eq!(mysql.port, 3306);
+        assert_eq!(
+            mysql.storage,
+            Some(Storage {
+                size: "5Gi".into(),
+                class_name: Some("fast".into())
+            })
+        );
+        assert_eq!(spec.component("cache").unwrap().resources.limits.memory, "64Mi");
+        assert_eq!(
+            spec.images(),
+            ["php:8.2-fpm-alpine", "php:8.3-fpm-alpine", "mysql:8.0", "redis:7.4-alpine"]
+        );
+        assert_eq!(spec.service_host(mysql), "mysql.shop-test.svc.cluster.local");
+    }
+
+    #[test]
+    fn canonical_yaml_round_trips() {
+        let spec = parse(FULL, "devenv.yaml").unwrap();
+        let again = parse(&spec.to_yaml(), "canonical").unwrap();
+        assert_eq!(spec, again);
+    }
+
+    #[test]
+    fn minimal_file_takes_defaults() {
+        let spec = parse(
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: a}\nspec:\n  components: [{kind: redis}]\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(spec.namespaces(), ["dev", "test"]);
+        assert_eq!(spec.dev.image, "php:8.3-fpm-alpine");
+        assert_eq!(spec.components[0].storage.as_ref().unwrap().size, "512Mi");
+        assert_eq!(spec.target_arch, None);
+    }
+
+    #[test]
+    fn drafts_resolve_through_the_parser() {
+        let draft = Draft {
+            components: vec![("mysql".into(), Some("8.0".into())), ("redis".into(), None)],
+            code_path: Some("/src/app".into()),
+            target_arch: Some(Arch::Amd64),
+            ..Draft::default()
+        };
+        let spec = draft.resolve().unwrap();
+        assert_eq!(spec.name, "devenv");
+        assert_eq!(spec.component("mysql").unwrap().version, "8.0");
+        assert_eq!(spec.target_arch, Some(Arch::Amd64));
+        assert_eq!(parse(&spec.to_yaml(), "x").unwrap(), spec);
+        let empty = Draft::default().resolve().unwrap_err().to_string();
+        assert!(empty.contains("spec.components is empty"), "{empty}");
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let unknown = FULL.replace("kind: redis", "kind: mongodb");
+        assert_eq!(
+            error_of(&unknown),
+            "devenv.yaml:21:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached)"
+        );
+        let bad_yaml = FULL.replace("    dev: shop-dev", "    dev: [shop-dev");
+        let message = error_of(&bad_yaml);
+        assert!(message.starts_with("devenv.yaml:"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(cpu_millis("250m"), Some(250));
+        assert_eq!(cpu_millis("1.5"), Some(1500));
+        assert_eq!(cpu_millis("lots"), None);
+        assert_eq!(memory_bytes("1Gi"), Some(1 << 30));
+        assert_eq!(memory_bytes("500M"), Some(500_000_000));
+        assert_eq!(memory_bytes("1GB"), None);
+    }
+
+    #[test]
+    fn names_follow_dns_labels() {
+        assert!(name_problem("shop-1", 40).is_none());
+        assert!(name_problem("My_Stack", 40).is_some());
+        assert!(name_problem("-x", 40).is_some());
+        assert!(name_problem(&"a".repeat(41), 40).is_some());
+    }
+}

@@ -1,0 +1,212 @@
+//! Finding a stack's namespaces, Services and pods in the cluster by their
+//! labels, for the commands that act on a running stack (`down`, `logs`,
+//! `shell`, `forward`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use crate::client::Cluster;
+use crate::error::{Action, Error, Result};
+use crate::render::{ALIAS, ROLE};
+use crate::{labels, spec};
+
+/// The stack a command means when none is named: the one in `./devenv.yaml`,
+/// if that file exists and is valid.
+pub fn default_stack_name() -> Option<String> {
+    let path = Path::new(spec::DEFAULT_FILE);
+    path.exists()
+        .then(|| spec::load(path).ok())
+        .flatten()
+        .map(|spec| spec.name)
+}
+
+/// True when kubectl-devenv created `namespace` for `stack`.
+pub fn owns_namespace(namespace: &Namespace, stack: &str) -> bool {
+    let labels = namespace.labels();
+    labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
+        && labels.get(labels::STACK).map(String::as_str) == Some(stack)
+}
+
+/// Why kubectl-devenv must not touch `namespace` on behalf of `stack`, if it must not.
+pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<String> {
+    if owns_namespace(namespace, stack) {
+        return None;
+    }
+    let name = namespace.name_any();
+    let labels = namespace.labels();
+    Some(
+        match (labels.get(labels::MANAGED_BY).map(String::as_str), labels.get(labels::STACK)) {
+            (Some(labels::MANAGER), Some(other)) => format!(
+                "namespace \"{name}\" belongs to the kubectl-devenv stack \"{other}\", not \"{stack}\""
+            ),
+            _ => format!(
+                "namespace \"{name}\" exists and was not created by kubectl-devenv; refusing to touch it"
+            ),
+        },
+    )
+}
+
+/// The namespaces labelled as `stack`'s: `(name, role)` with role `dev` or `test`.
+pub async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let params = ListParams::default().labels(&labels::stack_selector(stack));
+    let list = cluster
+        .call(Action::new("list", "namespaces"), api.list(&params))
+        .await?;
+    Ok(list.items)
+}
+
+/// The stack's test namespace, if it exists.
+pub async fn test_namespace(cluster: &Cluster, stack: &str) -> Result<Option<String>> {
+    Ok(namespaces(cluster, stack)
+        .await?
+        .into_iter()
+        .find(|ns| ns.labels().get(ROLE).map(String::as_str) == Some("test"))
+        .map(|ns| ns.name_any()))
+}
+
+/// The real Service of a test-stack component (not its alias in the dev
+/// namespace), e.g. what `kubectl devenv forward mysql` connects to. With no
+/// stack given, the component must be unique across the stacks in scope.
+pub async fn component_service(
+    cluster: &Cluster,
+    stack: Option<&str>,
+    component: &str,
+) -> Result<Service> {
+    let selector = format!(
+        "{},{}={component},!{ALIAS}",
+        scope_selector(stack),
+        labels::COMPONENT
+    );
+    let services: Vec<Service> = list_in_scope(cluster, "services", &selector).await?;
+    single_stack(services, stack, component, "service")
+}
+
+/// The pods of a component (the dev pod for `spec::DEV_COMPONENT`), sorted by name.
+pub async fn component_pods(
+    cluster: &Cluster,
+    stack: Option<&str>,
+    component: &str,
+) -> Result<Vec<Pod>> {
+    let selector = format!("{},{}={component}", scope_selector(stack), labels::COMPONENT);
+    let pods: Vec<Pod> = list_in_scope(cluster, "pods", &selector).await?;
+    let stacks = stacks_of(&pods);
+    if stack.is_none() && stacks.len() > 1 {
+        return Err(ambiguous(component, &stacks));
+    }
+    let mut pods: Vec<Pod> = pods
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    if pods.is_empty() {
+        return Err(Error::Other(not_found(cluster, stack, component, "pods")));
+    }
+    pods.sort_by_key(|p| p.name_any());
+    Ok(pods)
+}
+
+fn scope_selector(stack: Option<&str>) -> String {
+    match stack {
+        Some(stack) => labels::stack_selector(stack),
+        None => labels::managed_selector(),
+    }
+}
+
+async fn list_in_scope<K>(cluster: &Cluster, resource: &str, selector: &str) -> Result<Vec<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let scope = cluster.namespace_from_flag.then_some(cluster.namespace.as_str());
+    let api: Api<K> = match scope {
+        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
+        None => Api::all(cluster.client.clone()),
+    };
+    let params = ListParams::default().labels(selector);
+    let list = cluster
+        .call(Action::new("list", resource).in_namespace(scope), api.list(&params))
+        .await?;
+    Ok(list.items)
+}
+
+fn stacks_of<K: ResourceExt>(objects: &[K]) -> BTreeSet<String> {
+    objects
+        .iter()
+        .filter_map(|o| o.labels().get(labels::STACK).cloned())
+        .collect()
+}
+
+fn single_stack<K: ResourceExt>(
+    objects: Vec<K>,
+    stack: Option<&str>,
+    component: &str,
+    what: &str,
+) -> Result<K> {
+    let stacks = stacks_of(&objects);
+    if stacks.len() > 1 {
+        return Err(ambiguous(component, &stacks));
+    }
+    objects.into_iter().next().ok_or_else(|| {
+        Error::Other(match stack {
+            Some(stack) => format!("no {what} for component \"{component}\" in stack \"{stack}\""),
+            None => format!("no {what} for component \"{component}\" in any kubectl-devenv stack"),
+        })
+    })
+}
+
+fn ambiguous(component: &str, stacks: &BTreeSet<String>) -> Error {
+    Error::Usage(format!(
+        "component \"{component}\" exists in several stacks ({}): pass --stack NAME",
+        stacks.iter().cloned().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+fn not_found(cluster: &Cluster, stack: Option<&str>, component: &str, what: &str) -> String {
+    let stack = match stack {
+        Some(stack) => format!("stack \"{stack}\""),
+        None => "any kubectl-devenv stack".to_owned(),
+    };
+    let scope = if cluster.namespace_from_flag {
+        format!(" in namespace \"{}\"", cluster.namespace)
+    } else {
+        String::new()
+    };
+    format!("no {what} for component \"{component}\" in {stack}{scope} (is the stack up? see `kubectl devenv status`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn namespace(labels: &[(&str, &str)]) -> Namespace {
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some("dev".into());
+        ns.metadata.labels = Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        ns
+    }
+
+    #[test]
+    fn only_our_own_namespaces_may_be_touched() {
+        let ours = namespace(&[(labels::MANAGED_BY, labels::MANAGER), (labels::STACK, "shop")]);
+        assert!(foreign_namespace_problem(&ours, "shop").is_none());
+        let other_stack = foreign_namespace_problem(&ours, "blog").unwrap();
+        assert!(other_stack.contains("belongs to the kubectl-devenv stack \"shop\""), "{other_stack}");
+        let foreign = foreign_namespace_problem(&namespace(&[("team", "a")]), "shop").unwrap();
+        assert!(foreign.contains("was not created by kubectl-devenv"), "{foreign}");
+        let unlabelled_stack = namespace(&[(labels::STACK, "shop")]);
+        assert!(foreign_namespace_problem(&unlabelled_stack, "shop").is_some());
+    }
+}

@@ -1,0 +1,115 @@
+//! Helpers shared by the integration tests. Tests that need the cluster are
+//! built only with `--features cluster-tests`, and run against whatever
+//! `KUBECONFIG` names: the local test bed (tests/testbed/up.sh exports it)
+//! or any other cluster.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The plugin binary that cargo built for this test run.
+pub fn devenv_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kubectl-devenv"))
+}
+
+/// `kubectl-devenv ARGS`, with the test's environment.
+pub fn devenv(args: &[&str]) -> Output {
+    Command::new(devenv_bin())
+        .args(args)
+        .output()
+        .expect("run kubectl-devenv")
+}
+
+/// `kubectl ARGS` with the test bed's kubectl (`TESTBED_KUBECTL`), else the one on PATH.
+pub fn kubectl(args: &[&str]) -> Output {
+    let kubectl = std::env::var("TESTBED_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    Command::new(kubectl)
+        .args(args)
+        .output()
+        .expect("run kubectl")
+}
+
+/// Runs kubectl and panics with its stderr unless it succeeds; returns stdout.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Applies a YAML document with kubectl.
+pub fn kubectl_apply(yaml: &str) {
+    use std::io::Write;
+    let kubectl = std::env::var("TESTBED_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut child = Command::new(kubectl)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kubectl apply");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A name unique to this test process, so tests can share one cluster.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Fails loudly when the cluster tests run without a cluster.
+pub fn require_cluster() {
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "cluster tests need KUBECONFIG: run tests/run-all.sh, or source $TESTBED_DIR/env after tests/testbed/up.sh"
+    );
+}
+
+/// A required test-bed setting, e.g. `TESTBED_REGISTRY`.
+pub fn testbed_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run tests/run-all.sh, or source $TESTBED_DIR/env after tests/testbed/up.sh")
+    })
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a non-zero exit with a one-line `error: ...` on stderr containing `needle`.
+pub fn assert_error(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: ") && l.contains(needle)),
+        "expected an `error: ...{needle}...` line, got: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+}
