@@ -1,4 +1,4 @@
-_kubectl__devenv() {
+_kubectl_devenv() {
     local i cur prev opts cmd
     COMPREPLY=()
     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -14,67 +14,67 @@ _kubectl__devenv() {
     do
         case "${cmd},${i}" in
             ",$1")
-                cmd="kubectl__devenv"
+                cmd="kubectl_devenv"
                 ;;
-            kubectl__devenv,check)
-                cmd="kubectl__devenv__subcmd__check"
+            kubectl_devenv,check)
+                cmd="kubectl_devenv__subcmd__check"
                 ;;
-            kubectl__devenv,completion)
-                cmd="kubectl__devenv__subcmd__completion"
+            kubectl_devenv,completion)
+                cmd="kubectl_devenv__subcmd__completion"
                 ;;
-            kubectl__devenv,down)
-                cmd="kubectl__devenv__subcmd__down"
+            kubectl_devenv,down)
+                cmd="kubectl_devenv__subcmd__down"
                 ;;
-            kubectl__devenv,forward)
-                cmd="kubectl__devenv__subcmd__forward"
+            kubectl_devenv,forward)
+                cmd="kubectl_devenv__subcmd__forward"
                 ;;
-            kubectl__devenv,help)
-                cmd="kubectl__devenv__subcmd__help"
+            kubectl_devenv,help)
+                cmd="kubectl_devenv__subcmd__help"
                 ;;
-            kubectl__devenv,logs)
-                cmd="kubectl__devenv__subcmd__logs"
+            kubectl_devenv,logs)
+                cmd="kubectl_devenv__subcmd__logs"
                 ;;
-            kubectl__devenv,shell)
-                cmd="kubectl__devenv__subcmd__shell"
+            kubectl_devenv,shell)
+                cmd="kubectl_devenv__subcmd__shell"
                 ;;
-            kubectl__devenv,status)
-                cmd="kubectl__devenv__subcmd__status"
+            kubectl_devenv,status)
+                cmd="kubectl_devenv__subcmd__status"
                 ;;
-            kubectl__devenv,up)
-                cmd="kubectl__devenv__subcmd__up"
+            kubectl_devenv,up)
+                cmd="kubectl_devenv__subcmd__up"
                 ;;
-            kubectl__devenv,version)
-                cmd="kubectl__devenv__subcmd__version"
+            kubectl_devenv,version)
+                cmd="kubectl_devenv__subcmd__version"
                 ;;
-            kubectl__devenv__subcmd__help,check)
-                cmd="kubectl__devenv__subcmd__help__subcmd__check"
+            kubectl_devenv__subcmd__help,check)
+                cmd="kubectl_devenv__subcmd__help__subcmd__check"
                 ;;
-            kubectl__devenv__subcmd__help,completion)
-                cmd="kubectl__devenv__subcmd__help__subcmd__completion"
+            kubectl_devenv__subcmd__help,completion)
+                cmd="kubectl_devenv__subcmd__help__subcmd__completion"
                 ;;
-            kubectl__devenv__subcmd__help,down)
-                cmd="kubectl__devenv__subcmd__help__subcmd__down"
+            kubectl_devenv__subcmd__help,down)
+                cmd="kubectl_devenv__subcmd__help__subcmd__down"
                 ;;
-            kubectl__devenv__subcmd__help,forward)
-                cmd="kubectl__devenv__subcmd__help__subcmd__forward"
+            kubectl_devenv__subcmd__help,forward)
+                cmd="kubectl_devenv__subcmd__help__subcmd__forward"
                 ;;
-            kubectl__devenv__subcmd__help,help)
-                cmd="kubectl__devenv__subcmd__help__subcmd__help"
+            kubectl_devenv__subcmd__help,help)
+                cmd="kubectl_devenv__subcmd__help__subcmd__help"
                 ;;
-            kubectl__devenv__subcmd__help,logs)
-                cmd="kubectl__devenv__subcmd__help__subcmd__logs"
+            kubectl_devenv__subcmd__help,logs)
+                cmd="kubectl_devenv__subcmd__help__subcmd__logs"
                 ;;
-            kubectl__devenv__subcmd__help,shell)
-                cmd="kubectl__devenv__subcmd__help__subcmd__shell"
+            kubectl_devenv__subcmd__help,shell)
+                cmd="kubectl_devenv__subcmd__help__subcmd__shell"
                 ;;
-            kubectl__devenv__subcmd__help,status)
-                cmd="kubectl__devenv__subcmd__help__subcmd__status"
+            kubectl_devenv__subcmd__help,status)
+                cmd="kubectl_devenv__subcmd__help__subcmd__status"
                 ;;
-            kubectl__devenv__subcmd__help,up)
-                cmd="kubectl__devenv__subcmd__help__subcmd__up"
+            kubectl_devenv__subcmd__help,up)
+                cmd="kubectl_devenv__subcmd__help__subcmd__up"
                 ;;
-            kubectl__devenv__subcmd__help,version)
-                cmd="kubectl__devenv__subcmd__help__subcmd__version"
+            kubectl_devenv__subcmd__help,version)
+                cmd="kubectl_devenv__subcmd__help__subcmd__version"
                 ;;
             *)
                 ;;
@@ -82,7 +82,7 @@ _kubectl__devenv() {
     done
 
     case "${cmd}" in
-        kubectl__devenv)
+        kubectl_devenv)
             opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version up down logs shell version status check forward completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -132,7 +132,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__check)
+        kubectl_devenv__subcmd__check)
             opts="-f -A -n -o -v -h -V --filename --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -206,7 +206,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__completion)
+        kubectl_devenv__subcmd__completion)
             opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version bash zsh fish powershell kubectl-shim man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -256,7 +256,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__down)
+        kubectl_devenv__subcmd__down)
             opts="-f -y -n -o -v -h -V --file --stack --purge --yes --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,7 +322,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__forward)
+        kubectl_devenv__subcmd__forward)
             opts="-p -n -o -v -h -V --port --address --all --stack --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -388,7 +388,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help)
+        kubectl_devenv__subcmd__help)
             opts="up down logs shell version status check forward completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -402,7 +402,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__check)
+        kubectl_devenv__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -416,7 +416,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__completion)
+        kubectl_devenv__subcmd__help__subcmd__completion)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -430,7 +430,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__down)
+        kubectl_devenv__subcmd__help__subcmd__down)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -444,7 +444,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__forward)
+        kubectl_devenv__subcmd__help__subcmd__forward)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -458,7 +458,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__help)
+        kubectl_devenv__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -472,7 +472,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__logs)
+        kubectl_devenv__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -486,7 +486,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__shell)
+        kubectl_devenv__subcmd__help__subcmd__shell)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -500,7 +500,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__status)
+        kubectl_devenv__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -514,7 +514,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__up)
+        kubectl_devenv__subcmd__help__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -528,7 +528,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__help__subcmd__version)
+        kubectl_devenv__subcmd__help__subcmd__version)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -542,7 +542,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__logs)
+        kubectl_devenv__subcmd__logs)
             opts="-f -p -n -o -v -h -V --follow --previous --since --tail --stack --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -604,7 +604,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__shell)
+        kubectl_devenv__subcmd__shell)
             opts="-i -n -o -v -h -V --stdin --stack --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -658,7 +658,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__status)
+        kubectl_devenv__subcmd__status)
             opts="-n -o -v -h -V --stack --exit-code --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -712,7 +712,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__up)
+        kubectl_devenv__subcmd__up)
             opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --arch --skip-arch-check --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -798,7 +798,7 @@ _kubectl__devenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kubectl__subcmd__devenv__subcmd__version)
+        kubectl_devenv__subcmd__version)
             opts="-n -o -v -h -V --client --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -852,7 +852,7 @@ _kubectl__devenv() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _kubectl__devenv -o nosort -o bashdefault -o default kubectl-devenv
+    complete -F _kubectl_devenv -o nosort -o bashdefault -o default kubectl-devenv
 else
-    complete -F _kubectl__devenv -o bashdefault -o default kubectl-devenv
+    complete -F _kubectl_devenv -o bashdefault -o default kubectl-devenv
 fi

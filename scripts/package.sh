@@ -41,8 +41,9 @@ out=$(cd "$out" && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
-# Fixed owner, mode and time, so the same binary always gives the same sha256.
-epoch=${SOURCE_DATE_EPOCH:-0}
+# Fixed owner, mode and time (the last commit's; zip cannot store dates before 1980),
+# so the same binary always gives the same sha256.
+epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 315619200)}
 substitutions=(-e "s|@VERSION@|$version|g" -e "s|@RELEASE_URL@|$release_url|g")
 : >"$out/checksums.txt"
 for spec in "$@"; do
@@ -67,7 +68,7 @@ for spec in "$@"; do
   else
     archive="kubectl-devenv_${version}_${platform}.tar.gz"
     tar -C "$dir" --owner=0 --group=0 --numeric-owner --sort=name -cf - "$name" LICENSE |
-      gzip -n -9 >"$out/$archive"
+      gzip -n >"$out/$archive"
   fi
   sum=$(sha256 "$out/$archive")
   echo "$sum  $archive" >>"$out/checksums.txt"

@@ -53,7 +53,11 @@ pub async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
 
 async fn namespaced<K>(cluster: &Cluster, resource: &'static str, object: &K) -> Result<()>
 where
-    K: Resource<Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+    K: Resource<Scope = NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let namespace = object.meta().namespace.clone().unwrap_or_default();

@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn catalog_parses_and_has_the_promised_components() {
-        let ports: Vec<(&str, u16)> = entries().iter().map(|e| (e.kind.as_str(), e.port)).collect();
+        let ports: Vec<(&str, u16)> = entries()
+            .iter()
+            .map(|e| (e.kind.as_str(), e.port))
+            .collect();
         assert_eq!(
             ports,
             [

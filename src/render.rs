@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HostPathVolumeSource, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
-    TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
+    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
@@ -128,10 +128,19 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
         Object::Namespace(namespace(spec, &spec.dev_namespace, "dev")),
         Object::Namespace(namespace(spec, &spec.test_namespace, "test")),
     ];
-    for component in spec.components.iter().filter(|c| c.entry().credentials.is_some()) {
-        let values = credentials.get(&component.name).cloned().unwrap_or_default();
+    for component in spec
+        .components
+        .iter()
+        .filter(|c| c.entry().credentials.is_some())
+    {
+        let values = credentials
+            .get(&component.name)
+            .cloned()
+            .unwrap_or_default();
         for ns in spec.namespaces() {
-            objects.push(Object::Secret(credentials_secret(spec, component, ns, &values)));
+            objects.push(Object::Secret(credentials_secret(
+                spec, component, ns, &values,
+            )));
         }
     }
     objects.push(Object::NetworkPolicy(network_policy(spec)));
@@ -152,7 +161,10 @@ pub fn credential_keys(component: &Component) -> BTreeMap<String, Option<String>
     let Some(creds) = &component.entry().credentials else {
         return BTreeMap::new();
     };
-    let fixed = creds.fixed.iter().map(|(k, v)| (k.clone(), Some(v.clone())));
+    let fixed = creds
+        .fixed
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())));
     let generated = creds.generated.iter().map(|k| (k.clone(), None));
     fixed.chain(generated).collect()
 }
@@ -224,8 +236,15 @@ fn namespace(spec: &Spec, name: &str, role: &str) -> Namespace {
     } else {
         "restricted"
     };
-    for (mode, level) in [("enforce", enforce), ("warn", "restricted"), ("audit", "restricted")] {
-        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.to_owned());
+    for (mode, level) in [
+        ("enforce", enforce),
+        ("warn", "restricted"),
+        ("audit", "restricted"),
+    ] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            level.to_owned(),
+        );
         labels.insert(
             format!("pod-security.kubernetes.io/{mode}-version"),
             "latest".to_owned(),
@@ -247,7 +266,12 @@ fn credentials_secret(
     namespace: &str,
     values: &BTreeMap<String, String>,
 ) -> Secret {
-    let mut metadata = meta(spec, &credentials_secret_name(&component.name), namespace, &component.name);
+    let mut metadata = meta(
+        spec,
+        &credentials_secret_name(&component.name),
+        namespace,
+        &component.name,
+    );
     metadata
         .labels
         .get_or_insert_default()
@@ -350,7 +374,12 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
         .iter()
         .map(|(name, value)| env_var(name, catalog::env_source(value, "", 0), &component.name))
         .collect();
-    let mut container = container(&component.name, &component.image, entry, &component.resources);
+    let mut container = container(
+        &component.name,
+        &component.image,
+        entry,
+        &component.resources,
+    );
     container.env = (!env.is_empty()).then_some(env);
     let mut pod = pod_spec(spec, entry, container);
     let template = |pod: PodSpec| PodTemplateSpec {
@@ -549,7 +578,10 @@ fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resour
             ..Default::default()
         }),
         resources: Some(ResourceRequirements {
-            requests: Some(quantities(&resources.requests.cpu, &resources.requests.memory)),
+            requests: Some(quantities(
+                &resources.requests.cpu,
+                &resources.requests.memory,
+            )),
             limits: Some(quantities(&resources.limits.cpu, &resources.limits.memory)),
             ..Default::default()
         }),
@@ -654,8 +686,16 @@ mod tests {
         let spec = spec_with("[{kind: php}, {kind: mysql}, {kind: redis}]", "");
         let creds = fixed_credentials(&spec);
         assert_eq!(
-            render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent)),
-            render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent))
+            render(
+                &spec,
+                &creds,
+                &StoragePlan::uniform(StorageMode::Persistent)
+            ),
+            render(
+                &spec,
+                &creds,
+                &StoragePlan::uniform(StorageMode::Persistent)
+            )
         );
     }
 
@@ -665,7 +705,11 @@ mod tests {
             "[{kind: php}, {kind: mysql}, {kind: mariadb, name: maria}, {kind: postgres}, {kind: redis}, {kind: memcached}]",
             "",
         );
-        let objects = render(&spec, &fixed_credentials(&spec), &StoragePlan::uniform(StorageMode::Persistent));
+        let objects = render(
+            &spec,
+            &fixed_credentials(&spec),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
         let pods: Vec<&PodSpec> = objects
             .iter()
             .filter_map(|o| match o {
@@ -682,11 +726,18 @@ mod tests {
             for c in &pod.containers {
                 let csc = c.security_context.as_ref().unwrap();
                 assert_eq!(csc.allow_privilege_escalation, Some(false));
-                assert_eq!(csc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
+                assert_eq!(
+                    csc.capabilities.as_ref().unwrap().drop.as_deref(),
+                    Some(&["ALL".to_owned()][..])
+                );
                 let res = c.resources.as_ref().unwrap();
                 for q in [&res.requests, &res.limits] {
                     let q = q.as_ref().unwrap();
-                    assert!(q.contains_key("cpu") && q.contains_key("memory"), "{}", c.name);
+                    assert!(
+                        q.contains_key("cpu") && q.contains_key("memory"),
+                        "{}",
+                        c.name
+                    );
                 }
                 assert!(c.readiness_probe.is_some());
             }
@@ -697,7 +748,11 @@ mod tests {
     #[test]
     fn dev_pod_reaches_the_stack_by_alias_with_secret_credentials() {
         let spec = spec_with("[{kind: mysql}, {kind: redis}]", "");
-        let objects = render(&spec, &fixed_credentials(&spec), &StoragePlan::uniform(StorageMode::Persistent));
+        let objects = render(
+            &spec,
+            &fixed_credentials(&spec),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
         let Object::Service(alias) = find(&objects, "Service", "dev", "mysql") else {
             unreachable!()
         };
@@ -714,7 +769,10 @@ mod tests {
         assert_eq!(get("REDIS_HOST").value.as_deref(), Some("redis"));
         let password = get("DB_PASSWORD").value_from.as_ref().unwrap();
         let secret_ref = password.secret_key_ref.as_ref().unwrap();
-        assert_eq!((secret_ref.name.as_str(), secret_ref.key.as_str()), ("mysql-credentials", "password"));
+        assert_eq!(
+            (secret_ref.name.as_str(), secret_ref.key.as_str()),
+            ("mysql-credentials", "password")
+        );
         // The Secret the dev pod refers to exists in its own namespace, with the test stack's values.
         let (Object::Secret(dev_copy), Object::Secret(original)) = (
             find(&objects, "Secret", "dev", "mysql-credentials"),
@@ -728,36 +786,68 @@ mod tests {
 
     #[test]
     fn storage_follows_the_cluster() {
-        let spec = spec_with("[{kind: mysql}, {kind: redis, storage: {className: fast}}]", "");
+        let spec = spec_with(
+            "[{kind: mysql}, {kind: redis, storage: {className: fast}}]",
+            "",
+        );
         let creds = fixed_credentials(&spec);
-        let statefulset = |objects: &[Object], name: &str| match find(objects, "StatefulSet", "test", name) {
-            Object::StatefulSet(s) => s.spec.clone().unwrap(),
-            _ => unreachable!(),
-        };
+        let statefulset =
+            |objects: &[Object], name: &str| match find(objects, "StatefulSet", "test", name) {
+                Object::StatefulSet(s) => s.spec.clone().unwrap(),
+                _ => unreachable!(),
+            };
         let ephemeral = render(&spec, &creds, &StoragePlan::uniform(StorageMode::Ephemeral));
         let mysql = statefulset(&ephemeral, "mysql");
         assert!(mysql.volume_claim_templates.is_none());
         let volumes = mysql.template.spec.unwrap().volumes.unwrap();
         assert!(volumes[0].empty_dir.is_some());
         // An explicit class always gets a claim.
-        assert!(statefulset(&ephemeral, "redis").volume_claim_templates.is_some());
-        let persistent = render(&spec, &creds, &StoragePlan::uniform(StorageMode::Persistent));
-        let claims = statefulset(&persistent, "mysql").volume_claim_templates.unwrap();
-        assert_eq!(claims[0].metadata.labels.as_ref().unwrap()[labels::STACK], "shop");
+        assert!(
+            statefulset(&ephemeral, "redis")
+                .volume_claim_templates
+                .is_some()
+        );
+        let persistent = render(
+            &spec,
+            &creds,
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let claims = statefulset(&persistent, "mysql")
+            .volume_claim_templates
+            .unwrap();
+        assert_eq!(
+            claims[0].metadata.labels.as_ref().unwrap()[labels::STACK],
+            "shop"
+        );
     }
 
     #[test]
     fn network_policy_admits_only_dev_and_the_stack_itself() {
-        let spec = spec_with("[{kind: redis}]", "  namespaces: {dev: a-dev, test: a-test}\n");
-        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
-        let Object::NetworkPolicy(policy) = find(&objects, "NetworkPolicy", "a-test", NETWORK_POLICY) else {
+        let spec = spec_with(
+            "[{kind: redis}]",
+            "  namespaces: {dev: a-dev, test: a-test}\n",
+        );
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let Object::NetworkPolicy(policy) =
+            find(&objects, "NetworkPolicy", "a-test", NETWORK_POLICY)
+        else {
             unreachable!()
         };
         let rules = policy.spec.as_ref().unwrap().ingress.as_ref().unwrap();
         assert_eq!(rules.len(), 1);
         let from = rules[0].from.as_ref().unwrap();
         assert_eq!(
-            from[0].namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()["kubernetes.io/metadata.name"],
+            from[0]
+                .namespace_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()["kubernetes.io/metadata.name"],
             "a-dev"
         );
         assert_eq!(from[1].pod_selector, Some(LabelSelector::default()));
@@ -767,34 +857,57 @@ mod tests {
     #[test]
     fn code_path_mounts_host_directory_and_relaxes_only_dev_enforcement() {
         let spec = spec_with("[{kind: redis}]", "  dev: {codePath: /srv/app}\n");
-        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
         let Object::Namespace(dev) = find(&objects, "Namespace", "", "dev") else {
             unreachable!()
         };
         let Object::Namespace(test) = find(&objects, "Namespace", "", "test") else {
             unreachable!()
         };
-        let level = |ns: &Namespace| ns.metadata.labels.as_ref().unwrap()["pod-security.kubernetes.io/enforce"].clone();
+        let level = |ns: &Namespace| {
+            ns.metadata.labels.as_ref().unwrap()["pod-security.kubernetes.io/enforce"].clone()
+        };
         assert_eq!(level(dev), "privileged");
         assert_eq!(level(test), "restricted");
         let Object::Deployment(pod) = find(&objects, "Deployment", "dev", "dev") else {
             unreachable!()
         };
-        let volumes = pod.spec.as_ref().unwrap().template.spec.as_ref().unwrap().volumes.clone().unwrap();
+        let volumes = pod
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .clone()
+            .unwrap();
         assert_eq!(volumes[0].host_path.as_ref().unwrap().path, "/srv/app");
     }
 
     #[test]
     fn target_arch_pins_every_pod() {
         let spec = spec_with("[{kind: redis}]", "  targetArch: arm64\n");
-        let objects = render(&spec, &Credentials::new(), &StoragePlan::uniform(StorageMode::Ephemeral));
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
         for object in &objects {
             let pod = match object {
                 Object::Deployment(d) => d.spec.as_ref().unwrap().template.spec.as_ref(),
                 Object::StatefulSet(s) => s.spec.as_ref().unwrap().template.spec.as_ref(),
                 _ => continue,
             };
-            assert_eq!(pod.unwrap().node_selector.as_ref().unwrap()["kubernetes.io/arch"], "arm64");
+            assert_eq!(
+                pod.unwrap().node_selector.as_ref().unwrap()["kubernetes.io/arch"],
+                "arm64"
+            );
         }
     }
 }

@@ -207,7 +207,10 @@ fn resources_yaml(resources: &Resources, indent: &str) -> String {
     format!(
         "{indent}resources:\n{indent}  requests: {{ cpu: \"{}\", memory: \"{}\" }}\n\
          {indent}  limits: {{ cpu: \"{}\", memory: \"{}\" }}\n",
-        resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory
+        resources.requests.cpu,
+        resources.requests.memory,
+        resources.limits.cpu,
+        resources.limits.memory
     )
 }
 
@@ -225,6 +228,11 @@ pub fn load(path: &Path) -> Result<Spec> {
 /// Parses and validates `devenv.yaml` text; `source` names it in errors
 /// (`devenv.yaml:12:9: unknown component kind "mongodb" ...`).
 pub fn parse(text: &str, source: &str) -> Result<Spec> {
+    if text.trim().is_empty() {
+        return Err(Error::Other(format!(
+            "{source}: the file is empty (`kubectl devenv up` without -f starts a wizard that writes one)"
+        )));
+    }
     let file: File = serde_saphyr::from_str(text).map_err(|err| yaml_error(source, &err))?;
     file.validate()
         .map_err(|(location, message)| spec_error(source, location, message))
@@ -234,11 +242,7 @@ fn spec_error(source: &str, at: Location, message: String) -> Error {
     if at == Location::UNKNOWN {
         Error::Other(format!("{source}: {message}"))
     } else {
-        Error::Other(format!(
-            "{source}:{}:{}: {message}",
-            at.line(),
-            at.column()
-        ))
+        Error::Other(format!("{source}:{}:{}: {message}", at.line(), at.column()))
     }
 }
 
@@ -249,7 +253,11 @@ fn yaml_error(source: &str, err: &serde_saphyr::Error) -> Error {
     options.snippets = serde_saphyr::SnippetMode::Off;
     let rendered = err.render_with_options(options);
     let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    let message = strip_location_suffix(first_line);
+    let mut message = strip_location_suffix(first_line);
+    if message.starts_with("multiple YAML documents") {
+        message =
+            "the file holds several YAML documents; a devenv.yaml holds exactly one".to_owned();
+    }
     spec_error(source, err.location().unwrap_or(Location::UNKNOWN), message)
 }
 
@@ -355,7 +363,10 @@ impl File {
         if self.kind.value != KIND {
             return Err((
                 self.kind.referenced,
-                format!("unsupported kind \"{}\" (expected \"{KIND}\")", self.kind.value),
+                format!(
+                    "unsupported kind \"{}\" (expected \"{KIND}\")",
+                    self.kind.value
+                ),
             ));
         }
         let name = check_name(&self.metadata.name, "stack name")?;
@@ -374,9 +385,7 @@ impl File {
                 .map_or(self.spec.referenced, |n| n.referenced);
             return Err((
                 at,
-                format!(
-                    "the dev and test namespaces must differ (both are \"{dev_namespace}\")"
-                ),
+                format!("the dev and test namespaces must differ (both are \"{dev_namespace}\")"),
             ));
         }
         let cluster_domain = match &spec.cluster_domain {
@@ -512,7 +521,10 @@ fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
                     memory_bytes(&size.value).ok_or_else(|| {
                         (
                             size.referenced,
-                            format!("invalid storage size \"{}\" (examples: 512Mi, 5Gi)", size.value),
+                            format!(
+                                "invalid storage size \"{}\" (examples: 512Mi, 5Gi)",
+                                size.value
+                            ),
                         )
                     })?;
                     size.value.clone()
@@ -553,7 +565,10 @@ fn check_name(name: &Spanned<String>, what: &str) -> Result<String, Invalid> {
     }
     match name_problem(value, MAX_NAME_LEN) {
         None => Ok(value.clone()),
-        Some(problem) => Err((name.referenced, format!("invalid {what} \"{value}\": {problem}"))),
+        Some(problem) => Err((
+            name.referenced,
+            format!("invalid {what} \"{value}\": {problem}"),
+        )),
     }
 }
 
@@ -600,7 +615,10 @@ fn is_dns_subdomain(text: &str) -> bool {
         })
 }
 
-fn check_version(entry: &catalog::Entry, version: Option<&Spanned<String>>) -> Result<String, Invalid> {
+fn check_version(
+    entry: &catalog::Entry,
+    version: Option<&Spanned<String>>,
+) -> Result<String, Invalid> {
     match version {
         None => Ok(entry.default_version.clone()),
         Some(version) if entry.versions.contains(&version.value) => Ok(version.value.clone()),
@@ -619,7 +637,10 @@ fn check_version(entry: &catalog::Entry, version: Option<&Spanned<String>>) -> R
 fn check_image(image: &Spanned<String>) -> Result<String, Invalid> {
     let value = image.value.trim();
     if value.is_empty() || value.contains(char::is_whitespace) || value.ends_with(':') {
-        return Err((image.referenced, format!("invalid image reference \"{}\"", image.value)));
+        return Err((
+            image.referenced,
+            format!("invalid image reference \"{}\"", image.value),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -627,9 +648,21 @@ fn check_image(image: &Spanned<String>) -> Result<String, Invalid> {
 fn check_resources(resources: &Spanned<Resources>) -> Result<Resources, Invalid> {
     let value = &resources.value;
     let at = resources.referenced;
-    let cpu = |q: &str| cpu_millis(q).ok_or_else(|| (at, format!("invalid CPU quantity \"{q}\" (examples: 250m, 1)")));
+    let cpu = |q: &str| {
+        cpu_millis(q).ok_or_else(|| {
+            (
+                at,
+                format!("invalid CPU quantity \"{q}\" (examples: 250m, 1)"),
+            )
+        })
+    };
     let memory = |q: &str| {
-        memory_bytes(q).ok_or_else(|| (at, format!("invalid memory quantity \"{q}\" (examples: 256Mi, 1Gi)")))
+        memory_bytes(q).ok_or_else(|| {
+            (
+                at,
+                format!("invalid memory quantity \"{q}\" (examples: 256Mi, 1Gi)"),
+            )
+        })
     };
     if cpu(&value.requests.cpu)? > cpu(&value.limits.cpu)? {
         return Err((
@@ -793,7 +826,10 @@ spec:
         assert_eq!(spec.namespaces(), ["shop-dev", "shop-test"]);
         assert_eq!(spec.target_arch, Some(Arch::Arm64));
         assert_eq!(spec.dev.image, "php:8.2-fpm-alpine");
-        assert_eq!(spec.dev.code_path.as_deref(), Some(Path::new("/home/me/shop")));
+        assert_eq!(
+            spec.dev.code_path.as_deref(),
+            Some(Path::new("/home/me/shop"))
+        );
         let names: Vec<_> = spec.components.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["php", "mysql", "cache"]);
         let mysql = spec.component("mysql").unwrap();
@@ -806,12 +842,23 @@ spec:
                 class_name: Some("fast".into())
             })
         );
-        assert_eq!(spec.component("cache").unwrap().resources.limits.memory, "64Mi");
+        assert_eq!(
+            spec.component("cache").unwrap().resources.limits.memory,
+            "64Mi"
+        );
         assert_eq!(
             spec.images(),
-            ["php:8.2-fpm-alpine", "php:8.3-fpm-alpine", "mysql:8.0", "redis:7.4-alpine"]
+            [
+                "php:8.2-fpm-alpine",
+                "php:8.3-fpm-alpine",
+                "mysql:8.0",
+                "redis:7.4-alpine"
+            ]
         );
-        assert_eq!(spec.service_host(mysql), "mysql.shop-test.svc.cluster.local");
+        assert_eq!(
+            spec.service_host(mysql),
+            "mysql.shop-test.svc.cluster.local"
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<S
     let name = namespace.name_any();
     let labels = namespace.labels();
     Some(
-        match (labels.get(labels::MANAGED_BY).map(String::as_str), labels.get(labels::STACK)) {
+        match (
+            labels.get(labels::MANAGED_BY).map(String::as_str),
+            labels.get(labels::STACK),
+        ) {
             (Some(labels::MANAGER), Some(other)) => format!(
                 "namespace \"{name}\" belongs to the kubectl-devenv stack \"{other}\", not \"{stack}\""
             ),
@@ -92,7 +95,11 @@ pub async fn component_pods(
     stack: Option<&str>,
     component: &str,
 ) -> Result<Vec<Pod>> {
-    let selector = format!("{},{}={component}", scope_selector(stack), labels::COMPONENT);
+    let selector = format!(
+        "{},{}={component}",
+        scope_selector(stack),
+        labels::COMPONENT
+    );
     let pods: Vec<Pod> = list_in_scope(cluster, "pods", &selector).await?;
     let stacks = stacks_of(&pods);
     if stack.is_none() && stacks.len() > 1 {
@@ -124,14 +131,19 @@ where
         + std::fmt::Debug,
     <K as kube::Resource>::DynamicType: Default,
 {
-    let scope = cluster.namespace_from_flag.then_some(cluster.namespace.as_str());
+    let scope = cluster
+        .namespace_from_flag
+        .then_some(cluster.namespace.as_str());
     let api: Api<K> = match scope {
         Some(ns) => Api::namespaced(cluster.client.clone(), ns),
         None => Api::all(cluster.client.clone()),
     };
     let params = ListParams::default().labels(selector);
     let list = cluster
-        .call(Action::new("list", resource).in_namespace(scope), api.list(&params))
+        .call(
+            Action::new("list", resource).in_namespace(scope),
+            api.list(&params),
+        )
         .await?;
     Ok(list.items)
 }
@@ -178,7 +190,9 @@ fn not_found(cluster: &Cluster, stack: Option<&str>, component: &str, what: &str
     } else {
         String::new()
     };
-    format!("no {what} for component \"{component}\" in {stack}{scope} (is the stack up? see `kubectl devenv status`)")
+    format!(
+        "no {what} for component \"{component}\" in {stack}{scope} (is the stack up? see `kubectl devenv status`)"
+    )
 }
 
 #[cfg(test)]
@@ -200,12 +214,21 @@ mod tests {
 
     #[test]
     fn only_our_own_namespaces_may_be_touched() {
-        let ours = namespace(&[(labels::MANAGED_BY, labels::MANAGER), (labels::STACK, "shop")]);
+        let ours = namespace(&[
+            (labels::MANAGED_BY, labels::MANAGER),
+            (labels::STACK, "shop"),
+        ]);
         assert!(foreign_namespace_problem(&ours, "shop").is_none());
         let other_stack = foreign_namespace_problem(&ours, "blog").unwrap();
-        assert!(other_stack.contains("belongs to the kubectl-devenv stack \"shop\""), "{other_stack}");
+        assert!(
+            other_stack.contains("belongs to the kubectl-devenv stack \"shop\""),
+            "{other_stack}"
+        );
         let foreign = foreign_namespace_problem(&namespace(&[("team", "a")]), "shop").unwrap();
-        assert!(foreign.contains("was not created by kubectl-devenv"), "{foreign}");
+        assert!(
+            foreign.contains("was not created by kubectl-devenv"),
+            "{foreign}"
+        );
         let unlabelled_stack = namespace(&[(labels::STACK, "shop")]);
         assert!(foreign_namespace_problem(&unlabelled_stack, "shop").is_some());
     }

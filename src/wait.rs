@@ -27,12 +27,32 @@ const LOG_LINES: i64 = 10;
 /// Something that keeps a component from becoming Ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    ImagePull { image: String, reason: String, message: String },
-    CrashLoop { container: String, detail: String, log_lines: Vec<String> },
-    ExecFormat { image: String, node: String, node_arch: Option<String> },
-    Unschedulable { message: String },
-    ClaimPending { claim: String, class: Option<String> },
-    Config { reason: String, message: String },
+    ImagePull {
+        image: String,
+        reason: String,
+        message: String,
+    },
+    CrashLoop {
+        container: String,
+        detail: String,
+        log_lines: Vec<String>,
+    },
+    ExecFormat {
+        image: String,
+        node: String,
+        node_arch: Option<String>,
+    },
+    Unschedulable {
+        message: String,
+    },
+    ClaimPending {
+        claim: String,
+        class: Option<String>,
+    },
+    Config {
+        reason: String,
+        message: String,
+    },
 }
 
 impl Problem {
@@ -48,21 +68,34 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::ImagePull { image, reason, message } => {
+            Problem::ImagePull {
+                image,
+                reason,
+                message,
+            } => {
                 write!(f, "cannot pull image \"{image}\" ({reason})")?;
                 if !message.is_empty() {
                     write!(f, ": {message}")?;
                 }
                 Ok(())
             }
-            Problem::CrashLoop { container, detail, .. } => {
-                write!(f, "container \"{container}\" keeps crashing (CrashLoopBackOff)")?;
+            Problem::CrashLoop {
+                container, detail, ..
+            } => {
+                write!(
+                    f,
+                    "container \"{container}\" keeps crashing (CrashLoopBackOff)"
+                )?;
                 if !detail.is_empty() {
                     write!(f, ": {detail}")?;
                 }
                 Ok(())
             }
-            Problem::ExecFormat { image, node, node_arch } => write!(
+            Problem::ExecFormat {
+                image,
+                node,
+                node_arch,
+            } => write!(
                 f,
                 "image \"{image}\" does not run on node \"{node}\"{} (exec format error): \
                  it was built for another CPU architecture; use a multi-arch image or set \
@@ -108,7 +141,11 @@ pub fn pod_problem(pod: &Pod) -> Option<Problem> {
             .unwrap_or_else(|| container.image.clone());
         match reason.as_str() {
             "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => {
-                return Some(Problem::ImagePull { image, reason, message });
+                return Some(Problem::ImagePull {
+                    image,
+                    reason,
+                    message,
+                });
             }
             "CrashLoopBackOff" | "RunContainerError" | "CreateContainerError" => {
                 let last = container
@@ -139,7 +176,11 @@ pub fn pod_problem(pod: &Pod) -> Option<Problem> {
         .conditions
         .iter()
         .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+        })
         .map(|c| Problem::Unschedulable {
             message: c.message.clone().unwrap_or_default(),
         })
@@ -184,7 +225,10 @@ pub struct Rollout {
 pub fn deployment_rollout(d: &Deployment) -> Rollout {
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &d.status else {
-        return Rollout { desired, ..Default::default() };
+        return Rollout {
+            desired,
+            ..Default::default()
+        };
     };
     let ready = status.ready_replicas.unwrap_or(0);
     let current = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
@@ -192,22 +236,34 @@ pub fn deployment_rollout(d: &Deployment) -> Rollout {
         && status.updated_replicas.unwrap_or(0) >= desired
         && status.replicas.unwrap_or(0) == desired
         && ready >= desired;
-    Rollout { ready, desired, done }
+    Rollout {
+        ready,
+        desired,
+        done,
+    }
 }
 
 pub fn statefulset_rollout(s: &StatefulSet) -> Rollout {
     let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &s.status else {
-        return Rollout { desired, ..Default::default() };
+        return Rollout {
+            desired,
+            ..Default::default()
+        };
     };
     let ready = status.ready_replicas.unwrap_or(0);
     let current = status.observed_generation.unwrap_or(0) >= s.metadata.generation.unwrap_or(0);
-    let revision_done = status.update_revision.is_none() || status.current_revision == status.update_revision;
+    let revision_done =
+        status.update_revision.is_none() || status.current_revision == status.update_revision;
     let done = current
         && revision_done
         && status.updated_replicas.unwrap_or(0) >= desired
         && ready >= desired;
-    Rollout { ready, desired, done }
+    Rollout {
+        ready,
+        desired,
+        done,
+    }
 }
 
 struct Snapshot {
@@ -251,7 +307,11 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         pods.extend(pod_list.items);
         claims.extend(claim_list.items);
     }
-    Ok(Snapshot { rollouts, pods, claims })
+    Ok(Snapshot {
+        rollouts,
+        pods,
+        claims,
+    })
 }
 
 fn component_of(meta_labels: &BTreeMap<String, String>) -> Option<&str> {
@@ -267,8 +327,10 @@ pub async fn wait_ready(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Re
         ProgressDrawTarget::hidden()
     });
     let width = targets.iter().map(|t| t.component.len()).max().unwrap_or(0);
-    let style = ProgressStyle::with_template(&format!("{{spinner}} {{prefix:{width}}} {{pos}}/{{len}} {{msg}}"))
-        .expect("valid progress template");
+    let style = ProgressStyle::with_template(&format!(
+        "{{spinner}} {{prefix:{width}}} {{pos}}/{{len}} {{msg}}"
+    ))
+    .expect("valid progress template");
     let bars: Vec<ProgressBar> = targets
         .iter()
         .map(|t| {
@@ -299,7 +361,9 @@ async fn poll_until_ready(
     loop {
         let snap = snapshot(cluster, spec).await?;
         let mut all_ready = true;
-        let mut failures: Vec<(String, Problem)> = Vec::new();
+        // Every current problem, and whether one of them is due for reporting.
+        let mut problems: Vec<(String, Problem)> = Vec::new();
+        let mut due = false;
         let mut waiting_for: Vec<String> = Vec::new();
         for (target, bar) in targets.iter().zip(bars) {
             let key = (target.namespace.clone(), target.component.clone());
@@ -320,9 +384,8 @@ async fn poll_until_ready(
                         .entry((target.component.clone(), problem_key(&problem)))
                         .or_insert(now);
                     bar.set_message(problem.to_string());
-                    if !problem.needs_grace() || now.duration_since(seen) >= GRACE {
-                        failures.push((target.component.clone(), problem));
-                    }
+                    due |= !problem.needs_grace() || now.duration_since(seen) >= GRACE;
+                    problems.push((target.component.clone(), problem));
                 }
                 None => bar.set_message(pod_phase_summary(&snap.pods, target)),
             }
@@ -334,11 +397,11 @@ async fn poll_until_ready(
         if all_ready {
             return Ok(());
         }
-        if !failures.is_empty() {
+        if due {
             for bar in bars {
                 bar.finish_and_clear();
             }
-            return Err(report(failures));
+            return Err(report(problems));
         }
         if started.elapsed() >= timeout {
             return Err(Error::Other(format!(
@@ -378,7 +441,11 @@ fn report(failures: Vec<(String, Problem)>) -> Error {
     let (component, problem) = &failures[0];
     let more = match failures.len() {
         1 => String::new(),
-        n => format!(" (and {} more problem{})", n - 1, if n > 2 { "s" } else { "" }),
+        n => format!(
+            " (and {} more problem{})",
+            n - 1,
+            if n > 2 { "s" } else { "" }
+        ),
     };
     Error::Other(format!("{component} is not ready: {problem}{more}"))
 }
@@ -422,13 +489,18 @@ async fn component_problem(cluster: &Cluster, snap: &Snapshot, target: &Target) 
         {
             return Some(Problem::ClaimPending {
                 claim: claim.name_any(),
-                class: claim.spec.as_ref().and_then(|s| s.storage_class_name.clone()),
+                class: claim
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.storage_class_name.clone()),
             });
         }
     }
     for pod in target_pods(&snap.pods, target) {
         match pod_problem(pod) {
-            Some(Problem::CrashLoop { container, detail, .. }) => {
+            Some(Problem::CrashLoop {
+                container, detail, ..
+            }) => {
                 return Some(explain_crash(cluster, pod, container, detail).await);
             }
             Some(problem) => return Some(problem),
@@ -454,7 +526,10 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
             .named(pod.name_any())
             .in_namespace(Some(&namespace))
     };
-    let logs = match cluster.call(action(), pods.logs(&pod.name_any(), &params)).await {
+    let logs = match cluster
+        .call(action(), pods.logs(&pod.name_any(), &params))
+        .await
+    {
         Ok(logs) => logs,
         Err(_) => {
             params.previous = false;
@@ -465,7 +540,11 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
         }
     };
     if is_exec_format_error(&detail) || is_exec_format_error(&logs) {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
         let image = pod
             .spec
             .iter()
@@ -479,7 +558,11 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
             .await
             .ok()
             .map(|n| crate::commands::status::node_architecture(&n));
-        return Problem::ExecFormat { image, node, node_arch };
+        return Problem::ExecFormat {
+            image,
+            node,
+            node_arch,
+        };
     }
     Problem::CrashLoop {
         container,
@@ -492,8 +575,8 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-        PodCondition, PodSpec, PodStatus,
+        Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting,
+        ContainerStatus, PodCondition, PodSpec, PodStatus,
     };
 
     fn pod_with(waiting: Option<(&str, &str)>, terminated_message: Option<&str>) -> Pod {
@@ -535,7 +618,11 @@ mod tests {
 
     #[test]
     fn image_pull_failures_name_the_image() {
-        let problem = pod_problem(&pod_with(Some(("ImagePullBackOff", "Back-off pulling image")), None)).unwrap();
+        let problem = pod_problem(&pod_with(
+            Some(("ImagePullBackOff", "Back-off pulling image")),
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             problem.to_string(),
             "cannot pull image \"mysql:8.4\" (ImagePullBackOff): Back-off pulling image"
@@ -554,13 +641,18 @@ mod tests {
             panic!("{problem:?}")
         };
         assert!(is_exec_format_error(detail));
-        assert!(problem.to_string().starts_with("container \"mysql\" keeps crashing (CrashLoopBackOff): last exit code 1"));
+        assert!(problem.to_string().starts_with(
+            "container \"mysql\" keeps crashing (CrashLoopBackOff): last exit code 1"
+        ));
     }
 
     #[test]
     fn running_pods_have_no_problem() {
         assert_eq!(pod_problem(&pod_with(None, None)), None);
-        assert_eq!(pod_problem(&pod_with(Some(("ContainerCreating", "")), None)), None);
+        assert_eq!(
+            pod_problem(&pod_with(Some(("ContainerCreating", "")), None)),
+            None
+        );
     }
 
     #[test]
@@ -570,12 +662,19 @@ mod tests {
             type_: "PodScheduled".into(),
             status: "False".into(),
             reason: Some("Unschedulable".into()),
-            message: Some("0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.".into()),
+            message: Some(
+                "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
+                    .into(),
+            ),
             ..Default::default()
         }]);
         let problem = pod_problem(&pod).unwrap();
         assert!(problem.needs_grace());
-        assert!(problem.to_string().contains("didn't match Pod's node affinity"));
+        assert!(
+            problem
+                .to_string()
+                .contains("didn't match Pod's node affinity")
+        );
     }
 
     #[test]

@@ -21,14 +21,19 @@ fn prompt_error(err: dialoguer::Error) -> Error {
 /// Flags already given (`--name`, `--arch`, ...) become the defaults.
 pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
     let theme = ColorfulTheme::default();
-    eprintln!("No {} here: let's describe the stack (Ctrl-C to quit).", path.display());
+    eprintln!(
+        "No {} here: let's describe the stack (Ctrl-C to quit).",
+        path.display()
+    );
     let name: String = Input::with_theme(&theme)
         .with_prompt("Stack name")
         .default(defaults.name.clone())
-        .validate_with(|v: &String| match spec::name_problem(v, spec::MAX_NAME_LEN) {
-            None => Ok(()),
-            Some(problem) => Err(problem),
-        })
+        .validate_with(
+            |v: &String| match spec::name_problem(v, spec::MAX_NAME_LEN) {
+                None => Ok(()),
+                Some(problem) => Err(problem),
+            },
+        )
         .interact_text()
         .map_err(prompt_error)?;
 
@@ -63,10 +68,16 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
     let dev_version = pick_version(&theme, php, "PHP version of the dev pod")?;
 
     let dev_namespace = ask_namespace(&theme, "Dev namespace", &defaults.dev_namespace, None)?;
-    let test_namespace =
-        ask_namespace(&theme, "Test namespace", &defaults.test_namespace, Some(&dev_namespace))?;
+    let test_namespace = ask_namespace(
+        &theme,
+        "Test namespace",
+        &defaults.test_namespace,
+        Some(&dev_namespace),
+    )?;
     let code_path: String = Input::with_theme(&theme)
-        .with_prompt("Code directory to mount into the dev pod (absolute, on the node; empty for none)")
+        .with_prompt(
+            "Code directory to mount into the dev pod (absolute, on the node; empty for none)",
+        )
         .default(
             defaults
                 .code_path
@@ -114,7 +125,9 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
     .resolve()?;
     eprintln!("\n{}", summary(&spec));
     if !confirm(&format!("Write {} and create this stack?", path.display()))? {
-        return Err(Error::Other("aborted: nothing was written or applied".into()));
+        return Err(Error::Other(
+            "aborted: nothing was written or applied".into(),
+        ));
     }
     std::fs::write(path, spec.to_yaml())
         .map_err(|err| Error::Other(format!("cannot write {}: {err}", path.display())))?;

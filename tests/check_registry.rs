@@ -75,7 +75,11 @@ fn platforms(image: &Value) -> Vec<String> {
         .unwrap_or_else(|| panic!("no platforms in {image}"))
         .iter()
         .map(|p| {
-            let mut text = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
+            let mut text = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap(),
+                p["architecture"].as_str().unwrap()
+            );
             if let Some(variant) = p["variant"].as_str() {
                 text = format!("{text}/{variant}");
             }
@@ -110,12 +114,24 @@ fn amd64_only_single_manifest_fails_arm64_from_its_config() {
     let env = Env::new();
 
     let out = env.run(&["--image", &image, "--arch", "arm64,amd64"]);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        common::stderr(&out)
+    );
     let table = common::stdout(&out);
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(row[..4], [image.as_str(), "linux/amd64", "✗", "✓"], "{table}");
+    assert_eq!(
+        row[..4],
+        [image.as_str(), "linux/amd64", "✗", "✓"],
+        "{table}"
+    );
     assert!(pushed.digest.starts_with(row[4]), "{table}");
-    common::assert_error(&out, &format!("1 of 1 images lacks a required architecture: {image} (arm64)"));
+    common::assert_error(
+        &out,
+        &format!("1 of 1 images lacks a required architecture: {image} (arm64)"),
+    );
 
     let out = env.run(&["--image", &image, "--arch", "amd64"]);
     assert!(out.status.success(), "stderr: {}", common::stderr(&out));
@@ -131,7 +147,9 @@ fn arm64_only_index_and_v8_variant_satisfy_arm64() {
     let single_v8 = format!("{}/{repo}:v8", registry.host);
     let env = Env::new();
 
-    let out = env.run(&["--image", &index, &single_v8, "--arch", "arm64/v8", "-o", "json"]);
+    let out = env.run(&[
+        "--image", &index, &single_v8, "--arch", "arm64/v8", "-o", "json",
+    ]);
     assert!(out.status.success(), "stderr: {}", common::stderr(&out));
     let report = json(&out);
     assert_eq!(platforms(&report["images"][0]), ["linux/arm64"]);
@@ -139,7 +157,10 @@ fn arm64_only_index_and_v8_variant_satisfy_arm64() {
 
     let out = env.run(&["--image", &index, "--arch", "amd64", "-o", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(json(&out)["images"][0]["missing"], serde_json::json!(["amd64"]));
+    assert_eq!(
+        json(&out)["images"][0]["missing"],
+        serde_json::json!(["amd64"])
+    );
 }
 
 #[test]
@@ -163,7 +184,10 @@ fn attestation_entries_are_skipped() {
     let out = Env::new().run(&["--image", &image, "--arch", "arm64", "-o", "yaml"]);
     assert!(out.status.success(), "stderr: {}", common::stderr(&out));
     let report: Value = serde_saphyr::from_str(&common::stdout(&out)).expect("YAML output");
-    assert_eq!(platforms(&report["images"][0]), ["linux/amd64", "linux/arm64/v8"]);
+    assert_eq!(
+        platforms(&report["images"][0]),
+        ["linux/amd64", "linux/arm64/v8"]
+    );
 }
 
 #[test]
@@ -176,22 +200,42 @@ fn missing_tag_is_reported_and_does_not_stop_the_others() {
     let missing_repo = format!("{}/{}:1", registry.host, unique("never-pushed"));
     let unreachable = "127.0.0.1:1/nothing:1";
     let out = Env::new().run(&[
-        "--image", &missing_tag, &present, &missing_repo, unreachable, "--arch", "arm64", "-o", "json",
+        "--image",
+        &missing_tag,
+        &present,
+        &missing_repo,
+        unreachable,
+        "--arch",
+        "arm64",
+        "-o",
+        "json",
     ]);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        common::stderr(&out)
+    );
     let report = json(&out);
     let images = report["images"].as_array().unwrap();
     assert_eq!(images.len(), 4);
     assert_eq!(images[0]["error"]["kind"], "notFound");
     assert_eq!(
         images[0]["error"]["message"],
-        format!("not found: {}/{repo} has no tag \"no-such-tag\"", registry.host).as_str()
+        format!(
+            "not found: {}/{repo} has no tag \"no-such-tag\"",
+            registry.host
+        )
+        .as_str()
     );
     assert_eq!(images[1]["supports"]["arm64"], true);
     assert_eq!(images[2]["error"]["kind"], "notFound");
     assert_eq!(images[3]["error"]["kind"], "unreachable");
     assert!(
-        images[3]["error"]["message"].as_str().unwrap().contains("Connection refused"),
+        images[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
         "{}",
         images[3]
     );
@@ -246,7 +290,10 @@ fn auth_registry_without_credentials_says_how_to_log_in() {
     let error = &json(&out)["images"][0]["error"];
     assert_eq!(error["kind"], "unauthorized");
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains(&format!("run `docker login {}`", registry.host)), "{message}");
+    assert!(
+        message.contains(&format!("run `docker login {}`", registry.host)),
+        "{message}"
+    );
 }
 
 #[test]
@@ -259,18 +306,38 @@ fn auth_registry_with_credentials_in_the_docker_config() {
         testbed_env("TESTBED_REGISTRY_USER"),
         testbed_env("TESTBED_REGISTRY_PASSWORD")
     ));
-    env.docker_config(&format!(r#"{{"auths": {{"{}": {{"auth": "{encoded}"}}}}}}"#, registry.host));
+    env.docker_config(&format!(
+        r#"{{"auths": {{"{}": {{"auth": "{encoded}"}}}}}}"#,
+        registry.host
+    ));
     let out = env.run(&["--image", &image, "--arch", "arm64,amd64", "-o", "json"]);
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", common::stdout(&out), common::stderr(&out));
-    assert_eq!(platforms(&json(&out)["images"][0]), ["linux/amd64", "linux/arm64"]);
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    assert_eq!(
+        platforms(&json(&out)["images"][0]),
+        ["linux/amd64", "linux/arm64"]
+    );
 
     // Wrong credentials are refused, and the message says where they came from.
     let wrong = base64::engine::general_purpose::STANDARD.encode("devenv:wrong-password");
-    env.docker_config(&format!(r#"{{"auths": {{"http://{}/v1/": {{"auth": "{wrong}"}}}}}}"#, registry.host));
+    env.docker_config(&format!(
+        r#"{{"auths": {{"http://{}/v1/": {{"auth": "{wrong}"}}}}}}"#,
+        registry.host
+    ));
     let out = env.run(&["--image", &image, "--arch", "arm64", "-o", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    let message = json(&out)["images"][0]["error"]["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("the credentials from") && message.contains("config.json"), "{message}");
+    let message = json(&out)["images"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("the credentials from") && message.contains("config.json"),
+        "{message}"
+    );
 }
 
 /// A credential helper is a program on PATH speaking Docker's protocol:
@@ -296,10 +363,21 @@ fn auth_registry_with_a_credential_helper() {
     let bin = env.dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     install_helper(&bin, "testbed", &registry.host);
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
-    env.docker_config(&format!(r#"{{"credHelpers": {{"{}": "testbed"}}}}"#, registry.host));
-    let out = env.command(&["--image", &image, "--arch", "arm64", "-o", "json"]).env("PATH", &path).output().unwrap();
+    env.docker_config(&format!(
+        r#"{{"credHelpers": {{"{}": "testbed"}}}}"#,
+        registry.host
+    ));
+    let out = env
+        .command(&["--image", &image, "--arch", "arm64", "-o", "json"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "stderr: {}", common::stderr(&out));
 
     // credsStore covers every registry; the helper has nothing for the open one, which stays anonymous.
@@ -309,7 +387,15 @@ fn auth_registry_with_a_credential_helper() {
     let open_image = format!("{}/{repo}:1", open.host);
     env.docker_config(r#"{"credsStore": "testbed"}"#);
     let out = env
-        .command(&["--image", &image, &open_image, "--arch", "arm64", "-o", "json"])
+        .command(&[
+            "--image",
+            &image,
+            &open_image,
+            "--arch",
+            "arm64",
+            "-o",
+            "json",
+        ])
         .env("PATH", &path)
         .output()
         .unwrap();

@@ -411,7 +411,7 @@ fn two_hundred_concurrent_connections() {
     drop(streams);
     assert_eq!(
         ping(&address).unwrap(),
-        "PONG",
+        "+PONG",
         "still serving after 200 connections"
     );
 }
@@ -427,10 +427,11 @@ fn new_connections_follow_the_pod_through_ten_replacements() {
     let address = forward.address("redis");
     for round in 1..=10 {
         let mut old = connect(&address);
-        assert_eq!(
-            redis_line(&mut old, b"PING\r\n").unwrap(),
-            "PONG",
-            "round {round}"
+        let reply = redis_line(&mut old, b"PING\r\n");
+        assert!(
+            matches!(&reply, Ok(r) if r == "+PONG"),
+            "round {round}: {reply:?}; stderr: {}",
+            forward.stderr()
         );
         kubectl_ok(&["delete", "pod", "-n", &ns.0, &current, "--wait=false"]);
         let replacement = wait_for("the replacement pod", STARTUP, || {
@@ -448,7 +449,7 @@ fn new_connections_follow_the_pod_through_ten_replacements() {
         wait_for(
             "a connection to the new pod",
             Duration::from_secs(20),
-            || ping(&address).ok().filter(|reply| reply == "PONG"),
+            || ping(&address).ok().filter(|reply| reply == "+PONG"),
         );
         let opened = format!("-> pod {replacement}:6379 opened");
         wait_for(
@@ -494,7 +495,7 @@ fn no_ready_pod_is_loud_and_the_forward_recovers() {
         "--replicas=1",
     ]);
     wait_for("recovery through the forward", STARTUP, || {
-        ping(&address).ok().filter(|reply| reply == "PONG")
+        ping(&address).ok().filter(|reply| reply == "+PONG")
     });
     assert!(
         forward.stderr().contains("is Ready; forwarding"),
@@ -604,5 +605,148 @@ fn exec_credentials_work_for_the_forward() {
         1,
         &[("KUBECONFIG", &kubeconfig)],
     );
-    assert_eq!(ping(&forward.address("redis")).unwrap(), "PONG");
+    assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
+}
+
+/// A TCP relay in front of the API server that can go away and come back on
+/// the same port: to the forward, exactly what an API server restart looks
+/// like (every connection dropped, then refused, then accepted again).
+struct Relay {
+    port: u16,
+    running: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(port: u16, upstream: String) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the relay");
+        let port = listener.local_addr().unwrap().port();
+        let running = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (flag, open) = (running.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if !flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut list = open.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            running,
+            connections,
+        }
+    }
+
+    /// Drops every connection and stops listening.
+    fn stop(self) {
+        self.running
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for stream in self.connections.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn the_forward_recovers_from_an_api_server_restart() {
+    let ns = Namespace::new("fwd-restart");
+    component(&ns.0, "phoenix", "redis", 6379, 1);
+    let first = wait_for("a Ready pod", STARTUP, || {
+        ready_pods(&ns.0, "phoenix", "redis").into_iter().next()
+    });
+    let server = testbed_env("TESTBED_SERVER");
+    let upstream = server.trim_start_matches("https://").to_string();
+    let relay = Relay::start(0, upstream.clone());
+    let relay_port = relay.port;
+    let kubeconfig_text = kubectl_ok(&["config", "view", "--raw", "--minify", "--flatten"])
+        .replace(&server, &format!("https://127.0.0.1:{relay_port}"));
+    let dir = std::env::temp_dir().join(unique("fwd-restart-kubeconfig"));
+    std::fs::write(&dir, kubeconfig_text).unwrap();
+    let kubeconfig = dir.to_string_lossy().to_string();
+
+    let forward = Forwarding::start_with(
+        &["-v", "-n", &ns.0, "redis", "-p", "redis=0"],
+        1,
+        &[("KUBECONFIG", &kubeconfig)],
+    );
+    let address = forward.address("redis");
+    assert_eq!(ping(&address).unwrap(), "+PONG");
+
+    // The "API server" goes down: connections are closed, never left hanging.
+    relay.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let mut during = connect(&address);
+    let _ = during.write_all(b"PING\r\n");
+    let mut rest = Vec::new();
+    let _ = during.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "nothing can answer while the API server is down"
+    );
+    assert!(started.elapsed() < IO_TIMEOUT, "the connection hung");
+
+    // It comes back on the same address: new connections work again, and
+    // the pod watch has resumed, since a replaced pod is followed.
+    let relay = Relay::start(relay_port, upstream);
+    wait_for("connections after the restart", STARTUP, || {
+        ping(&address).ok().filter(|reply| reply == "+PONG")
+    });
+    kubectl_ok(&["delete", "pod", "-n", &ns.0, &first, "--wait=false"]);
+    let replacement = wait_for("the replacement pod", STARTUP, || {
+        ready_pods(&ns.0, "phoenix", "redis")
+            .into_iter()
+            .find(|name| *name != first)
+    });
+    let opened = format!("-> pod {replacement}:6379 opened");
+    wait_for("a connection to the replacement pod", STARTUP, || {
+        let _ = ping(&address);
+        forward.stderr().contains(&opened).then_some(())
+    });
+    assert_eq!(forward.terminate(), Some(0));
+    relay.stop();
+    let _ = std::fs::remove_file(dir);
+}
+
+/// The forward sends keepalive frames (a ping and an empty data message)
+/// every 30 s on each open stream; an idle connection must come through
+/// them usable. (kwok has no streaming idle timeout, so this shows the
+/// frames are accepted, not that a kubelet's timeout is beaten.)
+#[test]
+fn an_idle_connection_stays_usable_across_keepalives() {
+    let ns = Namespace::new("fwd-idle");
+    component(&ns.0, "idle", "redis", 6379, 1);
+    wait_for("a Ready pod", STARTUP, || {
+        (!ready_pods(&ns.0, "idle", "redis").is_empty()).then_some(())
+    });
+    let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
+    let mut idle = connect(&forward.address("redis"));
+    assert_eq!(redis_line(&mut idle, b"PING\r\n").unwrap(), "+PONG");
+    std::thread::sleep(Duration::from_secs(65));
+    assert_eq!(
+        redis_line(&mut idle, b"PING\r\n").unwrap(),
+        "+PONG",
+        "after two keepalive rounds; stderr: {}",
+        forward.stderr()
+    );
+    assert!(!forward.stderr().contains("ended:"), "{}", forward.stderr());
 }

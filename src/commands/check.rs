@@ -26,7 +26,8 @@ pub struct CheckArgs {
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Required architectures, comma-separated (default: the architectures of the cluster's nodes)
+    /// Required architectures, comma-separated (default: devenv.yaml's targetArch, else every
+    /// architecture among the cluster's nodes)
     #[arg(long, value_name = "ARCH", value_delimiter = ',')]
     pub arch: Vec<String>,
 
@@ -142,7 +143,10 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
             None => None,
         }
     };
-    let target = spec.as_ref().and_then(|s| s.target_arch).map(|a| a.as_str());
+    let target = spec
+        .as_ref()
+        .and_then(|s| s.target_arch)
+        .map(|a| a.as_str());
     let options = args.registry.options();
     let (nodes, required, mut checks) = if flag_arches.is_empty() {
         // The requirement depends on the nodes, so they come first.
@@ -152,10 +156,8 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         (nodes, required, checks)
     } else {
         // Node architectures are only shown: read them while the registries answer.
-        let (nodes, checks) = tokio::join!(
-            nodes_future,
-            check_images(&images, &flag_arches, &options)
-        );
+        let (nodes, checks) =
+            tokio::join!(nodes_future, check_images(&images, &flag_arches, &options));
         let required = Required {
             architectures: flag_arches,
             source: "--arch".into(),
@@ -164,7 +166,8 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     };
     let nodes = match nodes {
         Some(Ok(counts)) => Some(counts),
-        Some(Err(err)) if required.source == "--arch" => {
+        // The default requirement's note already names the reason.
+        Some(Err(err)) if required.source != "default" => {
             notes.push(format!("cannot read the nodes' architectures: {err}"));
             None
         }
@@ -196,13 +199,20 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     }
 }
 
-/// Without `--arch`: every architecture among the nodes; when the nodes
-/// cannot be read, the stack's target architecture; else amd64 and arm64.
+/// Without `--arch`: devenv.yaml's targetArch, to which the stack's pods are
+/// pinned; else every architecture among the nodes; when the nodes cannot be
+/// read either, amd64 and arm64.
 fn required_without_flag(
     nodes: Option<&Result<BTreeMap<String, usize>>>,
     target: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Required {
+    if let Some(target) = target.and_then(|t| Arch::parse(t).ok()) {
+        return Required {
+            architectures: vec![target],
+            source: "devenv.yaml targetArch".into(),
+        };
+    }
     if let Some(Ok(counts)) = nodes {
         let arches = arches_of(counts);
         if !arches.is_empty() {
@@ -217,14 +227,9 @@ fn required_without_flag(
         Some(Ok(_)) => "the cluster has no nodes with a known architecture".to_owned(),
         None => "no cluster".to_owned(),
     };
-    if let Some(target) = target.and_then(|t| Arch::parse(t).ok()) {
-        notes.push(format!("{why}: checking against devenv.yaml's targetArch {target}"));
-        return Required {
-            architectures: vec![target],
-            source: "devenv.yaml targetArch".into(),
-        };
-    }
-    notes.push(format!("{why}: checking against amd64 and arm64; pass --arch to choose"));
+    notes.push(format!(
+        "{why}: checking against amd64 and arm64; pass --arch to choose"
+    ));
     Required {
         architectures: parse_arch_list(&["amd64,arm64".to_owned()]).unwrap_or_default(),
         source: "default".into(),
@@ -249,7 +254,11 @@ pub fn verdict(checks: &[ImageCheck], required: &[Arch]) -> Verdict {
     let arches: Vec<String> = required.iter().map(ToString::to_string).collect();
     let total = checks.len();
     if lacking.is_empty() && unchecked.is_empty() {
-        let what = if total == 1 { "the image runs" } else { "all images run" };
+        let what = if total == 1 {
+            "the image runs"
+        } else {
+            "all images run"
+        };
         return Verdict {
             ready: true,
             message: format!("ready: {what} on {}", arches.join(", ")),
@@ -328,7 +337,13 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
                 .into(),
             );
         }
-        row.push(check.digest.as_deref().map(short_digest).unwrap_or_default());
+        row.push(
+            check
+                .digest
+                .as_deref()
+                .map(short_digest)
+                .unwrap_or_default(),
+        );
         if with_users {
             row.push(match check.used_by.as_slice() {
                 [] => String::new(),
@@ -351,7 +366,10 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&format!("Nodes:    {}\n", describe_nodes(report.nodes.as_ref())));
+    out.push_str(&format!(
+        "Nodes:    {}\n",
+        describe_nodes(report.nodes.as_ref())
+    ));
     out.push_str(&format!(
         "Required: {} (from {})\n",
         report
@@ -374,7 +392,10 @@ fn describe_nodes(nodes: Option<&BTreeMap<String, usize>>) -> String {
         Some(counts) => counts
             .iter()
             .map(|(arch, count)| {
-                format!("{arch} ({count} {})", if *count == 1 { "node" } else { "nodes" })
+                format!(
+                    "{arch} ({count} {})",
+                    if *count == 1 { "node" } else { "nodes" }
+                )
             })
             .collect::<Vec<_>>()
             .join(", "),
@@ -437,7 +458,11 @@ async fn deployed_images(cluster: &Cluster, all_namespaces: bool) -> Result<Vec<
         let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
         collect(&mut found, j, spec);
     }
-    for p in pods?.items.iter().filter(|p| p.owner_references().is_empty()) {
+    for p in pods?
+        .items
+        .iter()
+        .filter(|p| p.owner_references().is_empty())
+    {
         collect(&mut found, p, p.spec.as_ref());
     }
     Ok(found)
@@ -522,7 +547,10 @@ mod tests {
         let checks = vec![image("a:1", &["amd64", "arm64"], &required)];
         assert_eq!(
             verdict(&checks, &required),
-            Verdict { ready: true, message: "ready: the image runs on amd64, arm64".into() }
+            Verdict {
+                ready: true,
+                message: "ready: the image runs on amd64, arm64".into()
+            }
         );
     }
 
@@ -548,46 +576,74 @@ mod tests {
         let checks = vec![image("mysql:5.7", &["amd64"], &required), broken("nope:1")];
         let report = CheckReport {
             verdict: verdict(&checks, &required),
-            required: Required { architectures: required, source: "nodes".into() },
+            required: Required {
+                architectures: required,
+                source: "nodes".into(),
+            },
             nodes: Some(BTreeMap::from([("amd64".into(), 1), ("arm64".into(), 2)])),
             images: checks,
             notes: Vec::new(),
         };
         let text = render(&report, false);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["IMAGE", "PLATFORMS", "AMD64", "ARM64", "DIGEST"]);
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["IMAGE", "PLATFORMS", "AMD64", "ARM64", "DIGEST"]
+        );
         assert_eq!(
             lines[1].split_whitespace().collect::<Vec<_>>(),
             ["mysql:5.7", "linux/amd64", "✓", "✗", "sha256:abababababab"]
         );
-        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["nope:1", "<notFound>", "?", "?"]);
-        assert!(text.contains("nope:1: not found: 127.0.0.1:5000/nope has no tag \"1\""), "{text}");
-        assert!(text.contains("Nodes:    amd64 (1 node), arm64 (2 nodes)"), "{text}");
-        assert!(text.contains("Required: amd64, arm64 (from nodes)"), "{text}");
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["nope:1", "<notFound>", "?", "?"]
+        );
+        assert!(
+            text.contains("nope:1: not found: 127.0.0.1:5000/nope has no tag \"1\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("Nodes:    amd64 (1 node), arm64 (2 nodes)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Required: amd64, arm64 (from nodes)"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn without_nodes_the_target_arch_then_both_arches_are_required() {
+    fn target_arch_then_nodes_then_both_arches_are_required() {
         let mut notes = Vec::new();
-        let required = required_without_flag(None, Some("arm64"), &mut notes);
+        let nodes = Ok(BTreeMap::from([("arm64".into(), 3), ("amd64".into(), 1)]));
+        let required = required_without_flag(Some(&nodes), Some("arm64"), &mut notes);
         assert_eq!(required.architectures, arches("arm64"));
-        assert!(notes[0].contains("targetArch arm64"), "{notes:?}");
+        assert_eq!(required.source, "devenv.yaml targetArch");
+        assert!(notes.is_empty());
 
-        let mut notes = Vec::new();
-        let forbidden = Err(Error::Other("forbidden: cannot list nodes at the cluster scope".into()));
+        let required = required_without_flag(Some(&nodes), None, &mut notes);
+        assert_eq!(required.architectures, arches("amd64,arm64"));
+        assert_eq!(required.source, "nodes");
+        assert!(notes.is_empty());
+
+        let forbidden = Err(Error::Other(
+            "forbidden: cannot list nodes at the cluster scope".into(),
+        ));
         let required = required_without_flag(Some(&forbidden), None, &mut notes);
         assert_eq!(required.architectures, arches("amd64,arm64"));
-        assert!(notes[0].starts_with("cannot read the nodes' architectures (forbidden"), "{notes:?}");
-
-        let nodes = Ok(BTreeMap::from([("arm64".into(), 3)]));
-        let required = required_without_flag(Some(&nodes), Some("amd64"), &mut Vec::new());
-        assert_eq!(required.architectures, arches("arm64"));
-        assert_eq!(required.source, "nodes");
+        assert_eq!(required.source, "default");
+        assert!(
+            notes[0].starts_with("cannot read the nodes' architectures (forbidden"),
+            "{notes:?}"
+        );
     }
 
     #[test]
     fn digests_are_shortened_for_the_table() {
-        assert_eq!(short_digest(&format!("sha256:{}", "0123456789abcdef".repeat(4))), "sha256:0123456789ab");
+        assert_eq!(
+            short_digest(&format!("sha256:{}", "0123456789abcdef".repeat(4))),
+            "sha256:0123456789ab"
+        );
         assert_eq!(short_digest("sha256:abc"), "sha256:abc");
     }
 }

@@ -9,8 +9,9 @@
 //!   stack names, contexts, clusters, users and namespaces.
 //!
 //! Everything is generated from [`Cli::command`], so new subcommands and flags are picked up
-//! without changes here. Any argument with the id `component`/`components` completes component
-//! names, and any argument with the id `stack` completes stack names.
+//! without changes here. Live values attach by argument id, in any subcommand: positional
+//! `component`/`components` complete component names, a `--components` option completes
+//! catalog kinds, and `stack` completes stack names.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -29,7 +30,7 @@ use kube::{Api, ResourceExt};
 use crate::cli::{Cli, GlobalArgs};
 use crate::client::{Cluster, load_kubeconfig};
 use crate::error::{Action, Error, Result};
-use crate::{labels, spec};
+use crate::{catalog, labels, spec};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = SETUP_HELP)]
@@ -52,16 +53,17 @@ pub enum Target {
 }
 
 const SETUP_HELP: &str = "\
-Completing `kubectl devenv ...` (kubectl 1.26+, with kubectl's own completion loaded):
+Completing `kubectl devenv ...` (kubectl 1.26+, with kubectl's own completion loaded), with live
+contexts, namespaces, stacks and components:
   kubectl devenv completion kubectl-shim > ~/.krew/bin/kubectl_complete-devenv
   chmod +x ~/.krew/bin/kubectl_complete-devenv
   (any directory on PATH works; krew cannot install this file itself)
 
-Completing `kubectl-devenv ...`:
-  bash:       kubectl devenv completion bash > ~/.local/share/bash-completion/completions/kubectl-devenv
-  zsh:        kubectl devenv completion zsh > \"${fpath[1]}/_kubectl-devenv\"
-  fish:       kubectl devenv completion fish > ~/.config/fish/completions/kubectl-devenv.fish
-  powershell: kubectl devenv completion powershell | Out-String | Invoke-Expression";
+Completing the `kubectl-devenv` executable (subcommands and flags only):
+  bash (~/.bashrc):  source <(kubectl devenv completion bash)
+  zsh (~/.zshrc, after compinit):  source <(kubectl devenv completion zsh)
+  fish:  kubectl devenv completion fish > ~/.config/fish/completions/kubectl-devenv.fish
+  PowerShell ($PROFILE):  kubectl devenv completion powershell | Out-String | Invoke-Expression";
 
 /// Prints a completion script, the shim or the man page.
 pub fn run(args: &CompletionArgs) -> Result<()> {
@@ -88,8 +90,23 @@ pub fn render(target: Target) -> Result<Vec<u8>> {
         }
     };
     // The scripts complete the executable's own name; `kubectl devenv` goes through the shim.
+    if shell == Shell::Bash {
+        return Ok(bash_script());
+    }
     generate(shell, &mut Cli::command(), BINARY, &mut out);
     Ok(out)
+}
+
+/// clap_complete's bash script spells states differently in its dispatch loop and its case
+/// arms when the name has a hyphen, so nothing after a subcommand completes (clap-rs/clap#6421).
+/// Generating under a hyphen-free name and registering it for the real one avoids that.
+fn bash_script() -> Vec<u8> {
+    const INTERNAL: &str = "kubectl_devenv";
+    let mut out = Vec::new();
+    generate(Shell::Bash, &mut Cli::command(), INTERNAL, &mut out);
+    String::from_utf8_lossy(&out)
+        .replace(&format!(" {INTERNAL}\n"), &format!(" {BINARY}\n"))
+        .into_bytes()
 }
 
 const BINARY: &str = "kubectl-devenv";
@@ -309,13 +326,15 @@ impl LineContext {
         })
     }
 
-    /// Components from `./devenv.yaml` when there is one (no cluster round trip),
-    /// else from the stacks deployed in the cluster.
+    /// Components from `./devenv.yaml` when there is one (no cluster round trip) and
+    /// `--stack` names no other stack, else from the stacks deployed in the cluster.
     fn components(&self) -> Vec<CompletionCandidate> {
-        if let Some(names) = self.cwd.as_deref().and_then(components_in_spec_file) {
-            return names
+        let local = self.cwd.as_deref().and_then(spec_in);
+        if let Some(spec) = local.filter(|s| self.stack.as_ref().is_none_or(|n| *n == s.name)) {
+            return spec
+                .components
                 .into_iter()
-                .map(|name| CompletionCandidate::new(name).help(Some("in devenv.yaml".into())))
+                .map(|c| CompletionCandidate::new(c.name).help(Some("in devenv.yaml".into())))
                 .collect();
         }
         self.deployed()
@@ -328,7 +347,7 @@ impl LineContext {
 
     fn stacks(&self) -> Vec<CompletionCandidate> {
         let mut stacks = BTreeMap::new();
-        for service in self.managed_services() {
+        for service in self.managed_services().into_iter().filter(runs_pods) {
             if let Some(stack) = service.labels().get(labels::STACK) {
                 stacks.insert(stack.clone(), service.namespace().unwrap_or_default());
             }
@@ -344,7 +363,7 @@ impl LineContext {
     /// Deployed component names, each with where it runs ("stack shop in namespace test").
     fn deployed(&self) -> BTreeMap<String, String> {
         let mut components = BTreeMap::new();
-        for service in self.managed_services() {
+        for service in self.managed_services().into_iter().filter(runs_pods) {
             let labels = service.labels();
             if let Some(component) = labels.get(labels::COMPONENT) {
                 let stack = labels.get(labels::STACK).map(String::as_str).unwrap_or("?");
@@ -405,7 +424,7 @@ impl LineContext {
                         .enable_all()
                         .build()
                         .ok()?;
-                    runtime.block_on(async move {
+                    let found = runtime.block_on(async move {
                         let lookup = async {
                             let cluster = Cluster::connect(&global).await?;
                             lookup(cluster).await
@@ -414,7 +433,10 @@ impl LineContext {
                             .await
                             .ok()?
                             .ok()
-                    })
+                    });
+                    // Don't wait for a credential plugin that is still running.
+                    runtime.shutdown_background();
+                    found
                 })
                 .join()
                 .ok()
@@ -424,19 +446,42 @@ impl LineContext {
     }
 }
 
-/// The component names in `devenv.yaml` in `dir`, or `None` when there is no valid spec there.
-fn components_in_spec_file(dir: &Path) -> Option<Vec<String>> {
+/// False for the dev namespace's ExternalName aliases, which carry a component's labels
+/// but run nothing.
+fn runs_pods(service: &Service) -> bool {
+    let kind = service.spec.as_ref().and_then(|spec| spec.type_.as_deref());
+    kind != Some("ExternalName")
+}
+
+/// The valid `devenv.yaml` in `dir`, if there is one.
+fn spec_in(dir: &Path) -> Option<spec::Spec> {
     let path = dir.join(SPEC_FILE);
-    if !path.is_file() {
-        return None;
-    }
-    let spec = spec::load(&path).ok()?;
-    Some(spec.components.into_iter().map(|c| c.name).collect())
+    path.is_file().then(|| spec::load(&path).ok()).flatten()
+}
+
+/// Where the candidates of one argument come from.
+type Lookup = fn(&LineContext) -> Vec<CompletionCandidate>;
+
+/// Every catalog kind, alone (default version) and with each of its versions.
+fn catalog_kinds(_: &LineContext) -> Vec<CompletionCandidate> {
+    catalog::entries()
+        .iter()
+        .flat_map(|entry| {
+            let help = Some(entry.description.clone().into());
+            let versions = entry
+                .versions
+                .iter()
+                .map(move |v| format!("{}:{v}", entry.kind));
+            std::iter::once(entry.kind.clone())
+                .chain(versions)
+                .map(move |value| CompletionCandidate::new(value).help(help.clone()))
+        })
+        .collect()
 }
 
 /// The CLI with live-value completers attached to the arguments that name live things.
 fn with_completers(cli: clap::Command, line: &Arc<LineContext>) -> clap::Command {
-    let attach = |lookup: fn(&LineContext) -> Vec<CompletionCandidate>| {
+    let attach = |lookup: Lookup| {
         let line = Arc::clone(line);
         ArgValueCandidates::new(move || lookup(&line))
     };
@@ -451,16 +496,20 @@ fn with_completers(cli: clap::Command, line: &Arc<LineContext>) -> clap::Command
 /// Attaches component and stack completers to every subcommand's `component`/`stack` arguments.
 fn with_subcommand_completers(
     mut cmd: clap::Command,
-    attach: &dyn Fn(fn(&LineContext) -> Vec<CompletionCandidate>) -> ArgValueCandidates,
+    attach: &dyn Fn(Lookup) -> ArgValueCandidates,
 ) -> clap::Command {
-    let ids: Vec<(clap::Id, fn(&LineContext) -> Vec<CompletionCandidate>)> = cmd
+    let ids: Vec<(clap::Id, Lookup)> = cmd
         .get_arguments()
-        .filter_map(|arg| match arg.get_id().as_str() {
-            "component" | "components" => {
-                Some((arg.get_id().clone(), LineContext::components as _))
-            }
-            "stack" => Some((arg.get_id().clone(), LineContext::stacks as _)),
-            _ => None,
+        .filter_map(|arg| {
+            let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
+                // `forward mysql redis`, `logs mysql`: names of the stack's components.
+                ("component" | "components", true) => LineContext::components as _,
+                // `up --components mysql:8.4,redis`: kinds from the catalog.
+                ("components", false) => catalog_kinds as _,
+                ("stack", _) => LineContext::stacks as _,
+                _ => return None,
+            };
+            Some((arg.get_id().clone(), lookup))
         })
         .collect();
     for (id, lookup) in ids {
@@ -645,6 +694,69 @@ mod tests {
         assert_eq!(values(&found), ["mysql", "cache"]);
         let found = complete_in(cli, &words(&["db", "logs", "c"]), Some(dir.path()));
         assert_eq!(values(&found), ["cache"]);
+    }
+
+    #[test]
+    fn another_stack_is_not_looked_up_in_devenv_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(SPEC_FILE),
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
+             spec:\n  components: [{kind: mysql}]\n",
+        )
+        .unwrap();
+        let line = |stack: &str| LineContext {
+            // No cluster to ask: only devenv.yaml can answer.
+            global: None,
+            stack: Some(stack.to_owned()),
+            cwd: Some(dir.path().to_owned()),
+        };
+        let names = |found: Vec<CompletionCandidate>| -> Vec<String> {
+            found
+                .iter()
+                .map(|c| c.get_value().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(line("shop").components()), ["mysql"]);
+        assert!(line("other").components().is_empty());
+    }
+
+    #[test]
+    fn component_options_complete_catalog_kinds_and_versions() {
+        let cli = GlobalArgs::augment_args(clap::Command::new(BINARY)).subcommand(
+            clap::Command::new("up").arg(
+                clap::Arg::new("components")
+                    .long("components")
+                    .value_delimiter(','),
+            ),
+        );
+        let redis = catalog::find("redis").expect("redis in the catalog");
+        let found = complete_in(cli.clone(), &words(&["up", "--components", "red"]), None);
+        let mut expected = vec!["redis".to_owned()];
+        expected.extend(redis.versions.iter().map(|v| format!("redis:{v}")));
+        assert_eq!(values(&found), expected);
+        // After a comma, the earlier kinds stay in the word.
+        let found = complete_in(cli, &words(&["up", "--components", "mysql,redis:"]), None);
+        let mysql_redis: Vec<String> = redis
+            .versions
+            .iter()
+            .map(|v| format!("mysql,redis:{v}"))
+            .collect();
+        assert_eq!(values(&found), mysql_redis);
+    }
+
+    #[test]
+    fn external_name_aliases_run_no_pods() {
+        let service = |kind: Option<&str>| Service {
+            spec: Some(k8s_openapi::api::core::v1::ServiceSpec {
+                type_: kind.map(str::to_owned),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(runs_pods(&service(Some("ClusterIP"))));
+        assert!(runs_pods(&service(None)));
+        assert!(!runs_pods(&service(Some("ExternalName"))));
     }
 
     #[test]

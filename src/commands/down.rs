@@ -10,7 +10,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
+};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, ResourceExt};
@@ -26,7 +28,12 @@ use crate::{labels, spec, stack, wizard};
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// The stack's description (default: ./devenv.yaml if it exists)
-    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "stack")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "stack"
+    )]
     pub file: Option<PathBuf>,
 
     /// The stack to remove, by name
@@ -55,7 +62,9 @@ struct Target {
 fn target(args: &DownArgs) -> Result<Target> {
     if let Some(name) = &args.stack {
         if let Some(problem) = spec::name_problem(name, spec::MAX_NAME_LEN) {
-            return Err(Error::Usage(format!("--stack: invalid name \"{name}\": {problem}")));
+            return Err(Error::Usage(format!(
+                "--stack: invalid name \"{name}\": {problem}"
+            )));
         }
         return Ok(Target {
             name: name.clone(),
@@ -91,7 +100,8 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     if !args.yes {
         if !interactive() {
             return Err(Error::Usage(
-                "refusing to delete without confirmation: there is no terminal to ask; pass --yes".into(),
+                "refusing to delete without confirmation: there is no terminal to ask; pass --yes"
+                    .into(),
             ));
         }
         let what = if args.purge {
@@ -136,7 +146,14 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
             }
         }
     }
-    wait_for_termination(&cluster, &names, &selector, &removed_namespaces, args.timeout).await?;
+    wait_for_termination(
+        &cluster,
+        &names,
+        &selector,
+        &removed_namespaces,
+        args.timeout,
+    )
+    .await?;
     println!(
         "stack \"{}\" deleted ({deleted} objects{})",
         target.name,
@@ -165,9 +182,18 @@ async fn owned_namespaces(cluster: &Cluster, target: &Target) -> Result<Vec<Name
 }
 
 /// Deletes the stack's objects in one namespace; returns how many.
-async fn delete_stack_objects(cluster: &Cluster, ns: &str, selector: &str, purge: bool) -> Result<usize> {
+async fn delete_stack_objects(
+    cluster: &Cluster,
+    ns: &str,
+    selector: &str,
+    purge: bool,
+) -> Result<usize> {
     let without_retained = format!("{selector},!{RETAIN}");
-    let secret_selector = if purge { selector } else { without_retained.as_str() };
+    let secret_selector = if purge {
+        selector
+    } else {
+        without_retained.as_str()
+    };
     let mut count = 0;
     count += delete_collection::<Deployment>(cluster, ns, "deployments", selector).await?;
     count += delete_collection::<StatefulSet>(cluster, ns, "statefulsets", selector).await?;
@@ -176,12 +202,23 @@ async fn delete_stack_objects(cluster: &Cluster, ns: &str, selector: &str, purge
     count += delete_collection::<ConfigMap>(cluster, ns, "configmaps", selector).await?;
     count += delete_collection::<Secret>(cluster, ns, "secrets", secret_selector).await?;
     if purge {
-        count += delete_collection::<PersistentVolumeClaim>(cluster, ns, "persistentvolumeclaims", selector).await?;
+        count += delete_collection::<PersistentVolumeClaim>(
+            cluster,
+            ns,
+            "persistentvolumeclaims",
+            selector,
+        )
+        .await?;
     }
     Ok(count)
 }
 
-async fn delete_collection<K>(cluster: &Cluster, ns: &str, resource: &'static str, selector: &str) -> Result<usize>
+async fn delete_collection<K>(
+    cluster: &Cluster,
+    ns: &str,
+    resource: &'static str,
+    selector: &str,
+) -> Result<usize>
 where
     K: kube::Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
@@ -210,7 +247,9 @@ async fn delete_services(cluster: &Cluster, ns: &str, selector: &str) -> Result<
         let name = service.name_any();
         cluster
             .call(
-                Action::new("delete", "services").named(&name).in_namespace(Some(ns)),
+                Action::new("delete", "services")
+                    .named(&name)
+                    .in_namespace(Some(ns)),
                 api.delete(&name, &DeleteParams::default()),
             )
             .await?;
@@ -227,28 +266,47 @@ async fn foreign_objects(cluster: &Cluster, ns: &str) -> Result<Option<String>> 
     let list = |resource: &'static str| Action::new("list", resource).in_namespace(Some(ns));
     let all = ListParams::default();
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
-    for cm in cluster.call(list("configmaps"), configmaps.list(&all)).await?.items {
+    for cm in cluster
+        .call(list("configmaps"), configmaps.list(&all))
+        .await?
+        .items
+    {
         if cm.name_any() != "kube-root-ca.crt" && !is_ours(cm.labels()) {
             return Ok(Some(format!("configmap \"{}\"", cm.name_any())));
         }
     }
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-    for secret in cluster.call(list("secrets"), secrets.list(&all)).await?.items {
-        let service_account_token = secret.type_.as_deref() == Some("kubernetes.io/service-account-token");
+    for secret in cluster
+        .call(list("secrets"), secrets.list(&all))
+        .await?
+        .items
+    {
+        let service_account_token =
+            secret.type_.as_deref() == Some("kubernetes.io/service-account-token");
         if !service_account_token && !is_ours(secret.labels()) {
             return Ok(Some(format!("secret \"{}\"", secret.name_any())));
         }
     }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), ns);
-    for claim in cluster.call(list("persistentvolumeclaims"), claims.list(&all)).await?.items {
+    for claim in cluster
+        .call(list("persistentvolumeclaims"), claims.list(&all))
+        .await?
+        .items
+    {
         if !is_ours(claim.labels()) {
-            return Ok(Some(format!("persistentvolumeclaim \"{}\"", claim.name_any())));
+            return Ok(Some(format!(
+                "persistentvolumeclaim \"{}\"",
+                claim.name_any()
+            )));
         }
     }
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let not_ours = format!("!{}", labels::MANAGED_BY);
     let foreign_pods = cluster
-        .call(list("pods"), pods.list(&ListParams::default().labels(&not_ours)))
+        .call(
+            list("pods"),
+            pods.list(&ListParams::default().labels(&not_ours)),
+        )
         .await?;
     if let Some(pod) = foreign_pods.items.first() {
         return Ok(Some(format!("pod \"{}\"", pod.name_any())));
@@ -273,7 +331,9 @@ async fn wait_for_termination(
             ProgressDrawTarget::hidden()
         },
     );
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid progress template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}").expect("valid progress template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     let started = Instant::now();
     let result = loop {
@@ -292,7 +352,10 @@ async fn wait_for_termination(
         let mut namespaces_left = Vec::new();
         for name in removed_namespaces {
             if cluster
-                .call(Action::new("get", "namespaces").named(name), api.get_opt(name))
+                .call(
+                    Action::new("get", "namespaces").named(name),
+                    api.get_opt(name),
+                )
                 .await?
                 .is_some()
             {
@@ -303,8 +366,14 @@ async fn wait_for_termination(
             break Ok(());
         }
         let message = match pods_left {
-            0 => format!("waiting for namespace {} to terminate", namespaces_left.join(", ")),
-            n => format!("waiting for {n} pod{} to terminate", if n == 1 { "" } else { "s" }),
+            0 => format!(
+                "waiting for namespace {} to terminate",
+                namespaces_left.join(", ")
+            ),
+            n => format!(
+                "waiting for {n} pod{} to terminate",
+                if n == 1 { "" } else { "s" }
+            ),
         };
         bar.set_message(message.clone());
         if started.elapsed() >= timeout {

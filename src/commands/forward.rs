@@ -150,11 +150,8 @@ pub fn select_services(
                     available.join(", ")
                 )));
             }
-            [one] => {
-                if !chosen.contains(one) {
-                    chosen.push((*one).clone());
-                }
-            }
+            [one] if !chosen.contains(one) => chosen.push((*one).clone()),
+            [_] => {}
             several if !all => {
                 let places: Vec<String> = several.iter().map(|s| s.place()).collect();
                 return Err(Error::Other(format!(

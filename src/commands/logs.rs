@@ -47,15 +47,23 @@ pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
         return Err(Error::Usage("--tail must be 0 or more".into()));
     }
     if args.follow && args.previous {
-        return Err(Error::Usage("--follow and --previous cannot be combined: a previous container has stopped".into()));
+        return Err(Error::Usage(
+            "--follow and --previous cannot be combined: a previous container has stopped".into(),
+        ));
     }
     let cluster = Cluster::connect(global).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;
     // Follows stay open for as long as the pods log; only connecting is bounded.
-    let streaming = if args.follow { cluster.streaming()? } else { cluster.clone() };
+    let streaming = if args.follow {
+        cluster.streaming()?
+    } else {
+        cluster.clone()
+    };
     let prefix = pods.len() > 1;
-    let tasks = pods.iter().map(|pod| stream_pod(&streaming, pod, args, prefix));
+    let tasks = pods
+        .iter()
+        .map(|pod| stream_pod(&streaming, pod, args, prefix));
     futures::future::try_join_all(tasks).await?;
     Ok(())
 }
@@ -77,9 +85,15 @@ async fn stream_pod(cluster: &Cluster, pod: &Pod, args: &LogsArgs, prefix: bool)
         ..Default::default()
     };
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
-    let action = || Action::new("get", "pods/log").named(&name).in_namespace(Some(&namespace));
+    let action = || {
+        Action::new("get", "pods/log")
+            .named(&name)
+            .in_namespace(Some(&namespace))
+    };
     // Opening is bounded by --request-timeout; reading the stream is not.
-    let stream = cluster.call(action(), api.log_stream(&name, &params)).await?;
+    let stream = cluster
+        .call(action(), api.log_stream(&name, &params))
+        .await?;
     let mut lines = stream.lines();
     let mut stdout = tokio::io::stdout();
     while let Some(line) = lines

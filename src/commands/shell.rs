@@ -80,13 +80,16 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(streaming.client.clone(), &namespace);
     let mut attached = streaming
         .call(
-            Action::new("create", "pods/exec").named(&name).in_namespace(Some(&namespace)),
+            Action::new("create", "pods/exec")
+                .named(&name)
+                .in_namespace(Some(&namespace)),
             api.exec(&name, command, &params),
         )
         .await?;
     let _raw_mode = if tty { RawMode::enable() } else { None };
     if tty
-        && let (Some(mut resize), Some((height, width))) = (attached.terminal_size(), terminal_size())
+        && let (Some(mut resize), Some((height, width))) =
+            (attached.terminal_size(), terminal_size())
     {
         resize.send(TerminalSize { width, height }).await.ok();
     }
@@ -113,6 +116,7 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
         task.await.ok();
     }
     let status = status.await;
+    tracing::debug!(?status, "remote command finished");
     drop(_raw_mode);
     match exit_code(status.as_ref()) {
         0 => Ok(()),
@@ -137,13 +141,20 @@ pub fn exit_code(status: Option<&Status>) -> i32 {
     if status.status.as_deref() == Some("Success") {
         return 0;
     }
-    status
+    let from_cause = status
         .details
         .iter()
         .flat_map(|d| d.causes.iter().flatten())
         .find(|c| c.reason.as_deref() == Some("ExitCode"))
-        .and_then(|c| c.message.as_deref()?.parse().ok())
-        .unwrap_or(1)
+        .and_then(|c| c.message.as_deref()?.parse().ok());
+    // Runtimes that only report an error message (kwok among them) end it
+    // with Go's `exit status N`.
+    let from_message = || {
+        let message = status.message.as_deref()?;
+        let (_, code) = message.rsplit_once("exit status ")?;
+        code.trim().parse().ok()
+    };
+    from_cause.or_else(from_message).unwrap_or(1)
 }
 
 /// Local stdin, read on its own thread: a blocked read on tokio's blocking
@@ -169,7 +180,11 @@ fn stdin_channel() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
 
 /// `(rows, columns)` of the local terminal.
 fn terminal_size() -> Option<(u16, u16)> {
-    let out = Command::new("stty").arg("size").stdin(Stdio::inherit()).output().ok()?;
+    let out = Command::new("stty")
+        .arg("size")
+        .stdin(Stdio::inherit())
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
     Some((parts.next()??, parts.next()??))
@@ -183,16 +198,28 @@ struct RawMode {
 
 impl RawMode {
     fn enable() -> Option<Self> {
-        let saved = Command::new("stty").arg("-g").stdin(Stdio::inherit()).output().ok()?;
+        let saved = Command::new("stty")
+            .arg("-g")
+            .stdin(Stdio::inherit())
+            .output()
+            .ok()?;
         let saved = String::from_utf8(saved.stdout).ok()?.trim().to_owned();
-        let status = Command::new("stty").args(["raw", "-echo"]).stdin(Stdio::inherit()).status().ok()?;
+        let status = Command::new("stty")
+            .args(["raw", "-echo"])
+            .stdin(Stdio::inherit())
+            .status()
+            .ok()?;
         status.success().then_some(Self { saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        Command::new("stty").arg(&self.saved).stdin(Stdio::inherit()).status().ok();
+        Command::new("stty")
+            .arg(&self.saved)
+            .stdin(Stdio::inherit())
+            .status()
+            .ok();
     }
 }
 
@@ -220,8 +247,17 @@ mod tests {
     #[test]
     fn exit_codes_come_from_the_status() {
         assert_eq!(exit_code(Some(&status("Success", "", None))), 0);
-        assert_eq!(exit_code(Some(&status("Failure", "NonZeroExitCode", Some("3")))), 3);
-        assert_eq!(exit_code(Some(&status("Failure", "InternalError", None))), 1);
+        assert_eq!(
+            exit_code(Some(&status("Failure", "NonZeroExitCode", Some("3")))),
+            3
+        );
+        assert_eq!(
+            exit_code(Some(&status("Failure", "InternalError", None))),
+            1
+        );
+        let mut kwok = status("Failure", "InternalError", None);
+        kwok.message = Some("error executing command [sh -c exit 4]: exit status 4".into());
+        assert_eq!(exit_code(Some(&kwok)), 4);
         assert_eq!(exit_code(None), 1);
     }
 }

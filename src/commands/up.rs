@@ -133,7 +133,13 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
             "FROM YOUR MACHINE",
         ]);
         for e in &report.endpoints {
-            let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            };
             table.add_row([
                 e.component.clone(),
                 e.image.clone(),
@@ -225,7 +231,11 @@ fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
             draft.dev_namespace
         )));
     }
-    draft.code_path = args.code_path.as_deref().map(checked_code_path).transpose()?;
+    draft.code_path = args
+        .code_path
+        .as_deref()
+        .map(checked_code_path)
+        .transpose()?;
     draft.target_arch = args.arch;
     Ok(draft)
 }
@@ -233,7 +243,9 @@ fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
 fn checked_name(flag: &str, value: &str, max: usize) -> Result<String> {
     match spec::name_problem(value, max) {
         None => Ok(value.to_owned()),
-        Some(problem) => Err(Error::Usage(format!("{flag}: invalid name \"{value}\": {problem}"))),
+        Some(problem) => Err(Error::Usage(format!(
+            "{flag}: invalid name \"{value}\": {problem}"
+        ))),
     }
 }
 
@@ -277,7 +289,8 @@ fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
 fn confirm_apply(spec: &Spec) -> Result<bool> {
     if !interactive() {
         return Err(Error::Usage(
-            "refusing to apply without confirmation: there is no terminal to ask; pass --yes".into(),
+            "refusing to apply without confirmation: there is no terminal to ask; pass --yes"
+                .into(),
         ));
     }
     eprintln!("{}", wizard::summary(spec));
@@ -286,11 +299,16 @@ fn confirm_apply(spec: &Spec) -> Result<bool> {
 
 fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
     let credentials = render::complete_credentials(spec, &Credentials::new(), generate_password);
-    let objects = render::render(spec, &credentials, &StoragePlan::uniform(render::StorageMode::Persistent));
+    let objects = render::render(
+        spec,
+        &credentials,
+        &StoragePlan::uniform(render::StorageMode::Persistent),
+    );
     match format {
         OutputFormat::Yaml => print!(
             "{}",
-            render::to_yaml_stream(&objects).map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?
+            render::to_yaml_stream(&objects)
+                .map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?
         ),
         OutputFormat::Json => {
             let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
@@ -368,7 +386,10 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     };
     let nodes: Api<Node> = Api::all(cluster.client.clone());
     let list = match cluster
-        .call(Action::new("list", "nodes"), nodes.list(&ListParams::default()))
+        .call(
+            Action::new("list", "nodes"),
+            nodes.list(&ListParams::default()),
+        )
         .await
     {
         Ok(list) => list,
@@ -378,7 +399,8 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
         }
         Err(err) => return Err(err),
     };
-    let arches: std::collections::BTreeSet<String> = list.items.iter().map(node_architecture).collect();
+    let arches: std::collections::BTreeSet<String> =
+        list.items.iter().map(node_architecture).collect();
     if arches.contains(arch.as_str()) {
         return Ok(());
     }
@@ -398,7 +420,10 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
 async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
     let classes: Api<StorageClass> = Api::all(cluster.client.clone());
     let default_mode = match cluster
-        .call(Action::new("list", "storageclasses"), classes.list(&ListParams::default()))
+        .call(
+            Action::new("list", "storageclasses"),
+            classes.list(&ListParams::default()),
+        )
         .await
     {
         Ok(list) if list.items.iter().any(is_default_class) => render::StorageMode::Persistent,
@@ -409,7 +434,8 @@ async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
         }
         Err(err) => return Err(err),
     };
-    let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), &spec.test_namespace);
+    let statefulsets: Api<StatefulSet> =
+        Api::namespaced(cluster.client.clone(), &spec.test_namespace);
     let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
     let existing = cluster
         .call(
@@ -433,7 +459,10 @@ async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
             per_component.insert(component.clone(), mode);
         }
     }
-    let plan = StoragePlan { default: default_mode, per_component };
+    let plan = StoragePlan {
+        default: default_mode,
+        per_component,
+    };
     let ephemeral: Vec<&str> = spec
         .components
         .iter()
@@ -446,7 +475,11 @@ async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
             "Warning: the cluster has no default StorageClass; {} keep{} data in emptyDir volumes, \
              which are lost with the pod (set storage.className to use a class)",
             ephemeral.join(", "),
-            if ephemeral.len() == 1 { "s its" } else { " their" }
+            if ephemeral.len() == 1 {
+                "s its"
+            } else {
+                " their"
+            }
         );
     }
     Ok(plan)
@@ -454,9 +487,12 @@ async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
 
 fn is_default_class(class: &StorageClass) -> bool {
     let annotations = class.annotations();
-    ["storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"]
-        .iter()
-        .any(|key| annotations.get(*key).map(String::as_str) == Some("true"))
+    [
+        "storageclass.kubernetes.io/is-default-class",
+        "storageclass.beta.kubernetes.io/is-default-class",
+    ]
+    .iter()
+    .any(|key| annotations.get(*key).map(String::as_str) == Some("true"))
 }
 
 /// The credentials already in the cluster: the test namespace's Secret, else
@@ -470,7 +506,9 @@ async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credenti
         let name = render::credentials_secret_name(&component.name);
         for ns in [&spec.test_namespace, &spec.dev_namespace] {
             let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-            let action = Action::new("get", "secrets").named(&name).in_namespace(Some(ns));
+            let action = Action::new("get", "secrets")
+                .named(&name)
+                .in_namespace(Some(ns));
             let Some(secret) = cluster.call(action, secrets.get_opt(&name)).await? else {
                 continue;
             };
@@ -570,12 +608,33 @@ mod tests {
     #[test]
     fn flag_mistakes_name_the_flag() {
         let err = |extra: &[&str]| draft_from_flags(&args(extra)).unwrap_err().to_string();
-        assert!(err(&["--components", "mongodb"]).starts_with("--components: unknown component kind \"mongodb\""));
-        assert!(err(&["--components", "mysql:5.7"]).contains("mysql version \"5.7\" is not supported"));
+        assert!(
+            err(&["--components", "mongodb"])
+                .starts_with("--components: unknown component kind \"mongodb\"")
+        );
+        assert!(
+            err(&["--components", "mysql:5.7"]).contains("mysql version \"5.7\" is not supported")
+        );
         assert!(err(&["--components", "redis,redis"]).contains("listed twice"));
-        assert!(err(&["--components", "redis", "--name", "Bad_Name"]).starts_with("--name: invalid name"));
-        assert!(err(&["--components", "redis", "--code-path", "src"]).contains("must be an absolute path"));
-        assert!(err(&["--components", "redis", "--dev-namespace", "x", "--test-namespace", "x"]).contains("must differ"));
+        assert!(
+            err(&["--components", "redis", "--name", "Bad_Name"])
+                .starts_with("--name: invalid name")
+        );
+        assert!(
+            err(&["--components", "redis", "--code-path", "src"])
+                .contains("must be an absolute path")
+        );
+        assert!(
+            err(&[
+                "--components",
+                "redis",
+                "--dev-namespace",
+                "x",
+                "--test-namespace",
+                "x"
+            ])
+            .contains("must differ")
+        );
     }
 
     #[test]
@@ -598,7 +657,10 @@ mod tests {
         let rows = endpoints(&spec);
         assert_eq!(rows[0].in_cluster, "mysql.test.svc.cluster.local:3306");
         assert_eq!(rows[0].from_dev_pod, "mysql:3306");
-        assert_eq!(rows[0].local_access, "kubectl devenv forward mysql --stack shop");
+        assert_eq!(
+            rows[0].local_access,
+            "kubectl devenv forward mysql --stack shop"
+        );
         assert_eq!(rows[1].component, "dev");
     }
 
@@ -606,23 +668,41 @@ mod tests {
     fn default_classes_are_recognised() {
         let mut class = StorageClass::default();
         assert!(!is_default_class(&class));
-        class.metadata.annotations =
-            Some([("storageclass.kubernetes.io/is-default-class".to_owned(), "true".to_owned())].into());
+        class.metadata.annotations = Some(
+            [(
+                "storageclass.kubernetes.io/is-default-class".to_owned(),
+                "true".to_owned(),
+            )]
+            .into(),
+        );
         assert!(is_default_class(&class));
     }
 
     #[test]
     fn dry_run_objects_cover_the_whole_stack() {
         let spec = Draft {
-            components: vec![("php".into(), None), ("mysql".into(), None), ("redis".into(), None)],
+            components: vec![
+                ("php".into(), None),
+                ("mysql".into(), None),
+                ("redis".into(), None),
+            ],
             ..Draft::default()
         }
         .resolve()
         .unwrap();
-        let credentials = render::complete_credentials(&spec, &Credentials::new(), generate_password);
-        let objects = render::render(&spec, &credentials, &StoragePlan::uniform(render::StorageMode::Persistent));
+        let credentials =
+            render::complete_credentials(&spec, &Credentials::new(), generate_password);
+        let objects = render::render(
+            &spec,
+            &credentials,
+            &StoragePlan::uniform(render::StorageMode::Persistent),
+        );
         let kinds: Vec<&str> = objects.iter().map(render::Object::kind).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "Namespace").count(), 2);
-        assert_eq!(kinds.iter().filter(|k| **k == "Service").count(), 6, "3 services + 3 aliases");
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "Service").count(),
+            6,
+            "3 services + 3 aliases"
+        );
     }
 }

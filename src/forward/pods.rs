@@ -202,12 +202,8 @@ pub fn watch_pods(
                         tracing::warn!("{component}: watching pods again");
                         broken = false;
                     }
-                    if matches!(event, Event::InitDone)
-                        && let Some(synced) = synced.take()
-                    {
-                        let _ = synced.send(Ok(()));
-                    }
-                    if synced.is_none() {
+                    let first_listing = matches!(event, Event::InitDone) && synced.is_some();
+                    if first_listing || synced.is_none() {
                         let state = store.state();
                         let next = PodSet::from_pods(state.iter().map(|p| p.as_ref()), &target);
                         // The first state is shown in the start-up table instead.
@@ -222,6 +218,10 @@ pub fn watch_pods(
                             }
                             changed
                         });
+                    }
+                    // Only now: whoever waits for the first listing reads the published set.
+                    if first_listing && let Some(synced) = synced.take() {
+                        let _ = synced.send(Ok(()));
                     }
                 }
                 Err(err) => {

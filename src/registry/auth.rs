@@ -41,13 +41,19 @@ pub struct AuthEntry {
 pub enum CredentialSource {
     None,
     /// `docker-credential-<helper> get`, asked for `server`.
-    Helper { helper: String, server: String },
+    Helper {
+        helper: String,
+        server: String,
+    },
     Static(Credential),
 }
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Bearer(String),
     /// An OAuth2 refresh token from `docker login` with SSO; registries need it
     /// exchanged by a flow oci-client does not implement.
@@ -102,7 +108,10 @@ fn hostname(key: &str) -> &str {
 }
 
 fn is_docker_hub(host: &str) -> bool {
-    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 fn same_registry(key: &str, registry: &str) -> bool {
@@ -235,7 +244,12 @@ pub async fn run_helper(
     }
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| format!("{program} did not answer within {}", crate::error::humanize(timeout)))?
+        .map_err(|_| {
+            format!(
+                "{program} did not answer within {}",
+                crate::error::humanize(timeout)
+            )
+        })?
         .map_err(|err| format!("{program} failed: {err}"))?;
     if output.status.success() {
         return parse_helper_answer(&output.stdout).map(Some);
@@ -281,9 +295,17 @@ mod tests {
     #[test]
     fn auths_entry_decodes_base64() {
         // "devenv:s3cret:with:colons"
-        let cfg = config(r#"{"auths": {"127.0.0.1:5001": {"auth": "ZGV2ZW52OnMzY3JldDp3aXRoOmNvbG9ucw=="}}}"#);
-        assert_eq!(cfg.source_for("127.0.0.1:5001").unwrap(), basic("devenv", "s3cret:with:colons"));
-        assert_eq!(cfg.source_for("127.0.0.1:5000").unwrap(), CredentialSource::None);
+        let cfg = config(
+            r#"{"auths": {"127.0.0.1:5001": {"auth": "ZGV2ZW52OnMzY3JldDp3aXRoOmNvbG9ucw=="}}}"#,
+        );
+        assert_eq!(
+            cfg.source_for("127.0.0.1:5001").unwrap(),
+            basic("devenv", "s3cret:with:colons")
+        );
+        assert_eq!(
+            cfg.source_for("127.0.0.1:5000").unwrap(),
+            CredentialSource::None
+        );
     }
 
     #[test]
@@ -292,7 +314,10 @@ mod tests {
             r#"{"auths": {"https://registry.example.com/v1/": {"username": "u", "password": "p"},
                           "https://index.docker.io/v1/": {"auth": "aHViOnRva2Vu"}}}"#,
         );
-        assert_eq!(cfg.source_for("registry.example.com").unwrap(), basic("u", "p"));
+        assert_eq!(
+            cfg.source_for("registry.example.com").unwrap(),
+            basic("u", "p")
+        );
         assert_eq!(cfg.source_for("docker.io").unwrap(), basic("hub", "token"));
     }
 
@@ -305,7 +330,10 @@ mod tests {
         );
         assert_eq!(
             cfg.source_for("ghcr.io").unwrap(),
-            CredentialSource::Helper { helper: "gh".into(), server: "ghcr.io".into() }
+            CredentialSource::Helper {
+                helper: "gh".into(),
+                server: "ghcr.io".into()
+            }
         );
         assert_eq!(
             cfg.source_for("docker.io").unwrap(),
@@ -321,8 +349,14 @@ mod tests {
         let cfg = config(
             r#"{"auths": {"a.io": {"identitytoken": "refresh"}, "b.io": {"registrytoken": "tok"}, "c.io": {}}}"#,
         );
-        assert_eq!(cfg.source_for("a.io").unwrap(), CredentialSource::Static(Credential::IdentityToken));
-        assert_eq!(cfg.source_for("b.io").unwrap(), CredentialSource::Static(Credential::Bearer("tok".into())));
+        assert_eq!(
+            cfg.source_for("a.io").unwrap(),
+            CredentialSource::Static(Credential::IdentityToken)
+        );
+        assert_eq!(
+            cfg.source_for("b.io").unwrap(),
+            CredentialSource::Static(Credential::Bearer("tok".into()))
+        );
         assert_eq!(cfg.source_for("c.io").unwrap(), CredentialSource::None);
     }
 
@@ -336,21 +370,29 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored() {
-        let cfg = config(r#"{"auths": {}, "currentContext": "desktop-linux", "plugins": {"x": {}}}"#);
+        let cfg =
+            config(r#"{"auths": {}, "currentContext": "desktop-linux", "plugins": {"x": {}}}"#);
         assert_eq!(cfg.source_for("docker.io").unwrap(), CredentialSource::None);
     }
 
     #[test]
     fn helper_answers() {
         assert_eq!(
-            parse_helper_answer(br#"{"ServerURL": "ghcr.io", "Username": "me", "Secret": "pat"}"#).unwrap(),
-            Credential::Basic { username: "me".into(), password: "pat".into() }
+            parse_helper_answer(br#"{"ServerURL": "ghcr.io", "Username": "me", "Secret": "pat"}"#)
+                .unwrap(),
+            Credential::Basic {
+                username: "me".into(),
+                password: "pat".into()
+            }
         );
         assert_eq!(
-            parse_helper_answer(br#"{"ServerURL": "x", "Username": "<token>", "Secret": "r"}"#).unwrap(),
+            parse_helper_answer(br#"{"ServerURL": "x", "Username": "<token>", "Secret": "r"}"#)
+                .unwrap(),
             Credential::IdentityToken
         );
         assert!(parse_helper_answer(b"credentials not found").is_err());
-        assert!(helper_has_nothing("credentials not found in native keychain\n"));
+        assert!(helper_has_nothing(
+            "credentials not found in native keychain\n"
+        ));
     }
 }

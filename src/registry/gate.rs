@@ -70,7 +70,11 @@ impl GateReport {
 }
 
 fn describe_refusal(refusal: &Refusal) -> String {
-    let missing: Vec<String> = refusal.missing.iter().map(|a| format!("linux/{a}")).collect();
+    let missing: Vec<String> = refusal
+        .missing
+        .iter()
+        .map(|a| format!("linux/{a}"))
+        .collect();
     let has = if refusal.platforms.is_empty() {
         "no platform".to_owned()
     } else {
@@ -82,7 +86,10 @@ fn describe_refusal(refusal: &Refusal) -> String {
         missing.join(" or ")
     );
     if !refusal.suggestions.is_empty() {
-        text.push_str(&format!("; use {} instead", refusal.suggestions.join(" or ")));
+        text.push_str(&format!(
+            "; use {} instead",
+            refusal.suggestions.join(" or ")
+        ));
     }
     text
 }
@@ -159,7 +166,10 @@ pub fn suggestions(image: &str) -> Vec<String> {
 pub async fn node_architectures(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
     let nodes: Api<Node> = Api::all(cluster.client.clone());
     let list = cluster
-        .call(Action::new("list", "nodes"), nodes.list(&ListParams::default()))
+        .call(
+            Action::new("list", "nodes"),
+            nodes.list(&ListParams::default()),
+        )
         .await?;
     let mut counts = BTreeMap::new();
     for node in &list.items {
@@ -268,7 +278,8 @@ mod tests {
             platforms: platforms
                 .iter()
                 .map(|p| {
-                    let (arch, variant) = p.split_once('/').map_or((*p, None), |(a, v)| (a, Some(v)));
+                    let (arch, variant) =
+                        p.split_once('/').map_or((*p, None), |(a, v)| (a, Some(v)));
                     Platform {
                         os: "linux".into(),
                         architecture: arch.into(),
@@ -307,7 +318,10 @@ mod tests {
 
     #[test]
     fn multi_arch_images_pass() {
-        let report = judge(vec![check("mariadb:11.4", &["amd64", "arm64/v8"])], &every("arm64,amd64"));
+        let report = judge(
+            vec![check("mariadb:11.4", &["amd64", "arm64/v8"])],
+            &every("arm64,amd64"),
+        );
         assert!(report.refused.is_empty());
         assert!(report.refusal_error().is_none());
         assert!(report.warnings.is_empty());
@@ -318,7 +332,11 @@ mod tests {
         let report = judge(vec![check("app:1", &["amd64"])], &any_of("amd64,arm64"));
         assert!(report.refused.is_empty());
         assert_eq!(report.warnings.len(), 1);
-        assert!(report.warnings[0].contains("no arm64 variant"), "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("no arm64 variant"),
+            "{:?}",
+            report.warnings
+        );
 
         let report = judge(vec![check("app:1", &["s390x"])], &any_of("amd64,arm64"));
         assert_eq!(report.refused.len(), 1);
@@ -328,7 +346,10 @@ mod tests {
     fn unreadable_images_warn_but_do_not_block() {
         let broken = ImageCheck::evaluate(
             "private/app:1".into(),
-            &Err(ImageError::Unreachable { registry: "r".into(), cause: "refused".into() }),
+            &Err(ImageError::Unreachable {
+                registry: "r".into(),
+                cause: "refused".into(),
+            }),
             &[],
         );
         let report = judge(vec![broken], &every("arm64"));
@@ -339,14 +360,24 @@ mod tests {
     #[test]
     fn suggestions_come_from_the_catalog() {
         assert_eq!(suggestions("mysql:5.7"), vec!["mysql:8.4", "mariadb:11.4"]);
-        assert_eq!(suggestions("docker.io/library/mysql:5.6.51"), vec!["mysql:8.4", "mariadb:11.4"]);
+        assert_eq!(
+            suggestions("docker.io/library/mysql:5.6.51"),
+            vec!["mysql:8.4", "mariadb:11.4"]
+        );
         assert!(suggestions("mysql:8.4").is_empty());
         assert!(suggestions("127.0.0.1:5000/mysql:5.7").is_empty());
     }
 
     #[test]
     fn node_counts_become_arches() {
-        let counts = BTreeMap::from([("amd64".to_owned(), 2), ("arm64".to_owned(), 1), ("unknown".to_owned(), 1)]);
-        assert_eq!(arches_of(&counts), parse_arch_list(&["amd64,arm64".into()]).unwrap());
+        let counts = BTreeMap::from([
+            ("amd64".to_owned(), 2),
+            ("arm64".to_owned(), 1),
+            ("unknown".to_owned(), 1),
+        ]);
+        assert_eq!(
+            arches_of(&counts),
+            parse_arch_list(&["amd64,arm64".into()]).unwrap()
+        );
     }
 }

@@ -13,7 +13,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
-use super::auth::{self, CredentialSource, Credential};
+use super::auth::{self, Credential, CredentialSource};
 use super::cache::PlatformCache;
 use super::platform::{MEDIA_TYPES, ManifestKind, Platform, parse_config, parse_manifest};
 use super::problem::{Failure, ImageError, Target};
@@ -40,6 +40,9 @@ struct Inspector {
     cache: PlatformCache,
     /// Bounds one image from first request to last, retries included.
     per_image: Duration,
+    /// Registries that hand out no bearer tokens (open ones, htpasswd ones):
+    /// their images skip the per-repository token handshake.
+    token_free: BTreeSet<String>,
 }
 
 /// Checks every image, at most `options.concurrency` at a time, in input
@@ -57,7 +60,8 @@ pub async fn inspect_all(
         .flatten()
         .map(|r| r.registry().to_owned())
         .collect();
-    let inspector = Inspector::new(&registries, options).await;
+    let mut inspector = Inspector::new(&registries, options).await;
+    inspector.token_free = inspector.token_free_registries(&references).await;
     futures::stream::iter(images.iter().zip(references))
         .map(|(image, reference)| {
             let inspector = &inspector;
@@ -104,7 +108,39 @@ impl Inspector {
             logins: resolve_logins(registries).await,
             cache: PlatformCache::new(options.cache_dir.clone()),
             per_image: options.timeout * (ATTEMPTS + 2),
+            token_free: BTreeSet::new(),
         }
+    }
+
+    /// Asks each registry once, in parallel, whether it wants a bearer token
+    /// (Docker Hub does, per repository). A failure here is left to the
+    /// per-image handshake, which words it for each image.
+    async fn token_free_registries(
+        &self,
+        references: &[Result<Reference, ImageError>],
+    ) -> BTreeSet<String> {
+        let mut first_per_registry: BTreeMap<&str, &Reference> = BTreeMap::new();
+        for reference in references.iter().flatten() {
+            first_per_registry
+                .entry(reference.registry())
+                .or_insert(reference);
+        }
+        let pings = first_per_registry
+            .into_iter()
+            .map(|(registry, reference)| async move {
+                let anonymous = RegistryAuth::Anonymous;
+                let auth = self.logins.get(registry).map_or(&anonymous, |l| &l.auth);
+                let answer = self
+                    .oci
+                    .auth(reference, auth, RegistryOperation::Pull)
+                    .await;
+                matches!(answer, Ok(None)).then(|| registry.to_owned())
+            });
+        futures::future::join_all(pings)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     async fn inspect(&self, reference: &Reference) -> Result<ImageInfo, ImageError> {
@@ -140,13 +176,17 @@ impl Inspector {
         target: &Target,
         auth: &RegistryAuth,
     ) -> Result<ImageInfo, ImageError> {
-        let token = retrying(|| async {
-            self.oci
-                .auth(reference, auth, RegistryOperation::Pull)
-                .await
-                .map_err(|err| target.from_oci(err))
-        })
-        .await?;
+        let token = if self.token_free.contains(reference.registry()) {
+            None
+        } else {
+            retrying(|| async {
+                self.oci
+                    .auth(reference, auth, RegistryOperation::Pull)
+                    .await
+                    .map_err(|err| target.from_oci(err))
+            })
+            .await?
+        };
         let head = retrying(|| self.head(reference, target, auth, token.as_deref())).await?;
         let digest = match (head.digest, reference.digest()) {
             (Some(digest), _) => digest,
@@ -154,8 +194,14 @@ impl Inspector {
             // A registry that omits Docker-Content-Digest: the GET computes it.
             (None, None) => String::new(),
         };
-        if let Some(platforms) = (!digest.is_empty()).then(|| self.cache.get(&digest)).flatten() {
-            tracing::debug!("{}: platforms of {digest} from the cache", reference.whole());
+        if let Some(platforms) = (!digest.is_empty())
+            .then(|| self.cache.get(&digest))
+            .flatten()
+        {
+            tracing::debug!(
+                "{}: platforms of {digest} from the cache",
+                reference.whole()
+            );
             return Ok(ImageInfo {
                 reference: reference.whole(),
                 digest,
@@ -174,11 +220,18 @@ impl Inspector {
                 .await
                 .map_err(|err| target.from_oci(err))
         })
-        .await?;
+        .await
+        .map_err(|err| match err {
+            ImageError::RateLimited { .. } => head.rate_limit.clone(),
+            other => other,
+        })?;
         let platforms = match parse_manifest(&body).map_err(|m| registry_error(target, m))? {
             ManifestKind::Index(platforms) => platforms,
             ManifestKind::Image { config_digest } => {
-                vec![self.config_platform(&by_digest, target, auth, &config_digest).await?]
+                vec![
+                    self.config_platform(&by_digest, target, auth, &config_digest)
+                        .await?,
+                ]
             }
         };
         self.cache.put(&digest, &platforms);
@@ -206,10 +259,7 @@ impl Inspector {
         } else {
             "https"
         };
-        let tag_or_digest = reference
-            .digest()
-            .or(reference.tag())
-            .unwrap_or("latest");
+        let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
         let url = format!(
             "{scheme}://{host}/v2/{}/manifests/{tag_or_digest}",
             reference.repository()
@@ -220,7 +270,10 @@ impl Inspector {
             (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
             (None, _) => request,
         };
-        let response = request.send().await.map_err(|err| target.from_transport(&err))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| target.from_transport(&err))?;
         let status = response.status().as_u16();
         let headers = response.headers();
         if status != 200 {
@@ -233,8 +286,11 @@ impl Inspector {
                 .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
         };
         Ok(Head {
-            digest: text(reqwest::header::HeaderName::from_static("docker-content-digest")),
+            digest: text(reqwest::header::HeaderName::from_static(
+                "docker-content-digest",
+            )),
             media_type: text(CONTENT_TYPE),
+            rate_limit: target.rate_limited(headers, Timestamp::now()),
         })
     }
 
@@ -264,6 +320,9 @@ impl Inspector {
 struct Head {
     digest: Option<String>,
     media_type: Option<String>,
+    /// The registry's budget as of the HEAD (Docker Hub sends it on every
+    /// answer), for wording a 429 on the GET, whose headers oci-client drops.
+    rate_limit: ImageError,
 }
 
 fn registry_error(target: &Target, message: String) -> ImageError {
@@ -326,7 +385,9 @@ async fn resolve_logins(registries: &BTreeSet<String>) -> BTreeMap<String, Regis
     for registry in registries {
         let (credential, origin) = match config.source_for(registry) {
             Ok(CredentialSource::None) => (None, None),
-            Ok(CredentialSource::Static(credential)) => (Some(credential), Some(config_file.clone())),
+            Ok(CredentialSource::Static(credential)) => {
+                (Some(credential), Some(config_file.clone()))
+            }
             Ok(CredentialSource::Helper { helper, server }) => {
                 match auth::run_helper(&helper, &server, HELPER_TIMEOUT).await {
                     Ok(credential) => (credential, Some(format!("docker-credential-{helper}"))),
@@ -347,7 +408,10 @@ async fn resolve_logins(registries: &BTreeSet<String>) -> BTreeMap<String, Regis
             );
         }
         let origin = origin.filter(|_| {
-            matches!(credential, Some(Credential::Basic { .. } | Credential::Bearer(_)))
+            matches!(
+                credential,
+                Some(Credential::Basic { .. } | Credential::Bearer(_))
+            )
         });
         logins.insert(
             registry.clone(),

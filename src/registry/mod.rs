@@ -63,7 +63,7 @@ impl Default for RegistryOptions {
         Self {
             insecure_registries: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
-            concurrency: 8,
+            concurrency: 16,
             cache_dir: cache::default_dir(),
         }
     }
@@ -103,12 +103,21 @@ pub struct ImageCheck {
 }
 
 impl ImageCheck {
-    pub fn evaluate(image: String, result: &Result<ImageInfo, ImageError>, required: &[Arch]) -> Self {
+    pub fn evaluate(
+        image: String,
+        result: &Result<ImageInfo, ImageError>,
+        required: &[Arch],
+    ) -> Self {
         match result {
             Ok(info) => {
                 let supports: BTreeMap<String, bool> = required
                     .iter()
-                    .map(|arch| (arch.to_string(), info.platforms.iter().any(|p| arch.runs(p))))
+                    .map(|arch| {
+                        (
+                            arch.to_string(),
+                            info.platforms.iter().any(|p| arch.runs(p)),
+                        )
+                    })
                     .collect();
                 let missing = required
                     .iter()
@@ -189,7 +198,11 @@ mod tests {
 
     #[test]
     fn missing_lists_what_the_image_lacks() {
-        let check = ImageCheck::evaluate("x:1".into(), &Ok(info(&[("amd64", None)])), &arches("amd64,arm64"));
+        let check = ImageCheck::evaluate(
+            "x:1".into(),
+            &Ok(info(&[("amd64", None)])),
+            &arches("amd64,arm64"),
+        );
         assert_eq!(check.missing, arches("arm64"));
         assert_eq!(check.supports.get("amd64"), Some(&true));
         assert_eq!(check.supports.get("arm64"), Some(&false));
@@ -197,7 +210,11 @@ mod tests {
 
     #[test]
     fn variant_v8_satisfies_arm64() {
-        let check = ImageCheck::evaluate("x:1".into(), &Ok(info(&[("arm64", Some("v8"))])), &arches("arm64"));
+        let check = ImageCheck::evaluate(
+            "x:1".into(),
+            &Ok(info(&[("arm64", Some("v8"))])),
+            &arches("arm64"),
+        );
         assert!(check.missing.is_empty());
         assert_eq!(check.runs_on(&arches("arm64")[0]), Some(true));
         assert_eq!(check.runs_on(&arches("amd64")[0]), Some(false));

@@ -109,9 +109,9 @@ impl Arch {
             return false;
         }
         match (&self.variant, &platform.variant) {
-            (Some(node), Some(image)) if self.architecture == "arm" => {
-                arm_level(image).zip(arm_level(node)).is_none_or(|(i, n)| i <= n)
-            }
+            (Some(node), Some(image)) if self.architecture == "arm" => arm_level(image)
+                .zip(arm_level(node))
+                .is_none_or(|(i, n)| i <= n),
             _ => true,
         }
     }

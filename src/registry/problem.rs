@@ -54,9 +54,7 @@ pub enum ImageError {
 fn describe_credentials(credentials: Option<&str>, repository: &str) -> String {
     match credentials {
         Some(source) => format!("the credentials from {source} for {repository}"),
-        None => format!(
-            "anonymous access to {repository} (it is private, or it does not exist)"
-        ),
+        None => format!("anonymous access to {repository} (it is private, or it does not exist)"),
     }
 }
 
@@ -68,7 +66,9 @@ fn reset_hint(reset: Option<&Timestamp>, limit: Option<&str>) -> String {
     match reset {
         Some(reset) => hint.push_str(&format!(
             "; try again after {}",
-            reset.round(k8s_openapi::jiff::Unit::Second).unwrap_or(*reset)
+            reset
+                .round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(*reset)
         )),
         None => hint.push_str("; try again later, or log in for a higher limit"),
     }
@@ -298,7 +298,8 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: Timestamp) -> Option<Timestamp
     if let Some(wait) = retry_after(headers, now) {
         return now.checked_add(SignedDuration::try_from(wait).ok()?).ok();
     }
-    let value = header(headers, "ratelimit-reset").or_else(|| header(headers, "x-ratelimit-reset"))?;
+    let value =
+        header(headers, "ratelimit-reset").or_else(|| header(headers, "x-ratelimit-reset"))?;
     let number: i64 = value.split(';').next()?.trim().parse().ok()?;
     if number > 1_000_000_000 {
         Timestamp::from_second(number).ok()
@@ -335,9 +336,15 @@ mod tests {
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {
-        assert_eq!(retry_after(&headers(&[("retry-after", "30")]), now()), Some(Duration::from_secs(30)));
         assert_eq!(
-            retry_after(&headers(&[("retry-after", "Fri, 27 Nov 2026 12:01:00 GMT")]), now()),
+            retry_after(&headers(&[("retry-after", "30")]), now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(
+                &headers(&[("retry-after", "Fri, 27 Nov 2026 12:01:00 GMT")]),
+                now()
+            ),
             Some(Duration::from_secs(60))
         );
         assert_eq!(retry_after(&headers(&[]), now()), None);
@@ -345,10 +352,21 @@ mod tests {
 
     #[test]
     fn reset_time_from_the_headers_registries_send() {
-        let at = |h: &[(&'static str, &str)]| rate_limit_reset(&headers(h), now()).map(|t| t.to_string());
-        assert_eq!(at(&[("retry-after", "3600")]).as_deref(), Some("2026-11-27T13:00:00Z"));
-        assert_eq!(at(&[("ratelimit-reset", "120")]).as_deref(), Some("2026-11-27T12:02:00Z"));
-        assert_eq!(at(&[("x-ratelimit-reset", "1795780800")]).as_deref(), Some("2026-11-27T12:00:00Z"));
+        let at = |h: &[(&'static str, &str)]| {
+            rate_limit_reset(&headers(h), now()).map(|t| t.to_string())
+        };
+        assert_eq!(
+            at(&[("retry-after", "3600")]).as_deref(),
+            Some("2026-11-27T13:00:00Z")
+        );
+        assert_eq!(
+            at(&[("ratelimit-reset", "120")]).as_deref(),
+            Some("2026-11-27T12:02:00Z")
+        );
+        assert_eq!(
+            at(&[("x-ratelimit-reset", "1795780800")]).as_deref(),
+            Some("2026-11-27T12:00:00Z")
+        );
         assert_eq!(at(&[("ratelimit-remaining", "0;w=21600")]), None);
     }
 
@@ -363,32 +381,64 @@ mod tests {
             "rate-limited by 127.0.0.1:5001 (limit 100 per 6h); try again after 2026-11-27T12:01:00Z"
         );
         let err = target(None).rate_limited(&headers(&[]), now());
-        assert!(err.to_string().ends_with("try again later, or log in for a higher limit"));
+        assert!(
+            err.to_string()
+                .ends_with("try again later, or log in for a higher limit")
+        );
     }
 
     #[test]
     fn statuses_map_to_reasons() {
         let t = target(None);
         let h = HeaderMap::new();
-        assert!(matches!(t.from_status(404, &h, now()), Failure::Final(ImageError::NotFound { .. })));
-        assert!(matches!(t.from_status(401, &h, now()), Failure::Final(ImageError::Unauthorized { .. })));
-        assert!(matches!(t.from_status(429, &h, now()), Failure::Retry { error: ImageError::RateLimited { .. }, .. }));
-        assert!(matches!(t.from_status(503, &h, now()), Failure::Retry { error: ImageError::Registry { .. }, .. }));
-        assert!(matches!(t.from_status(418, &h, now()), Failure::Final(ImageError::Registry { .. })));
+        assert!(matches!(
+            t.from_status(404, &h, now()),
+            Failure::Final(ImageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            t.from_status(401, &h, now()),
+            Failure::Final(ImageError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            t.from_status(429, &h, now()),
+            Failure::Retry {
+                error: ImageError::RateLimited { .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            t.from_status(503, &h, now()),
+            Failure::Retry {
+                error: ImageError::Registry { .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            t.from_status(418, &h, now()),
+            Failure::Final(ImageError::Registry { .. })
+        ));
     }
 
     #[test]
     fn unauthorized_says_how_to_log_in() {
-        let Failure::Final(anonymous) = target(None).from_status(401, &HeaderMap::new(), now()) else {
+        let Failure::Final(anonymous) = target(None).from_status(401, &HeaderMap::new(), now())
+        else {
             panic!("401 is final")
         };
         assert_eq!(
             anonymous.to_string(),
             "unauthorized: 127.0.0.1:5001 refused anonymous access to private/app (it is private, or it does not exist); run `docker login 127.0.0.1:5001`"
         );
-        let Failure::Final(refused) = target(Some("/tmp/d/config.json")).from_status(401, &HeaderMap::new(), now()) else {
+        let Failure::Final(refused) =
+            target(Some("/tmp/d/config.json")).from_status(401, &HeaderMap::new(), now())
+        else {
             panic!("401 is final")
         };
-        assert!(refused.to_string().contains("the credentials from /tmp/d/config.json"), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("the credentials from /tmp/d/config.json"),
+            "{refused}"
+        );
     }
 }

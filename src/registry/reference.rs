@@ -17,9 +17,7 @@ pub fn normalize(image: &str) -> Result<Reference, String> {
             Reference::with_tag_and_digest(registry, repository, tag.into(), digest.into())
         }
         (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
-        (tag, None) => {
-            Reference::with_tag(registry, repository, tag.unwrap_or("latest").into())
-        }
+        (tag, None) => Reference::with_tag(registry, repository, tag.unwrap_or("latest").into()),
     })
 }
 
@@ -76,8 +74,14 @@ mod tests {
         assert_eq!(whole("mysql"), "docker.io/library/mysql:latest");
         assert_eq!(whole("mysql:5.7"), "docker.io/library/mysql:5.7");
         assert_eq!(whole("bitnami/redis:7"), "docker.io/bitnami/redis:7");
-        assert_eq!(whole("index.docker.io/library/php:8.3-fpm"), "docker.io/library/php:8.3-fpm");
-        assert_eq!(whole("docker.io/mariadb"), "docker.io/library/mariadb:latest");
+        assert_eq!(
+            whole("index.docker.io/library/php:8.3-fpm"),
+            "docker.io/library/php:8.3-fpm"
+        );
+        assert_eq!(
+            whole("docker.io/mariadb"),
+            "docker.io/library/mariadb:latest"
+        );
     }
 
     #[test]
@@ -86,7 +90,9 @@ mod tests {
         assert_eq!(whole("localhost/app"), "localhost/app:latest");
         assert_eq!(whole("GHCR.io/org/app:v1"), "ghcr.io/org/app:v1");
         assert_eq!(
-            normalize("public.ecr.aws/docker/library/redis:7").unwrap().registry(),
+            normalize("public.ecr.aws/docker/library/redis:7")
+                .unwrap()
+                .registry(),
             "public.ecr.aws"
         );
     }
@@ -94,7 +100,10 @@ mod tests {
     #[test]
     fn digests_are_kept_with_or_without_tag() {
         let digest = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(whole(&format!("mysql@{digest}")), format!("docker.io/library/mysql@{digest}"));
+        assert_eq!(
+            whole(&format!("mysql@{digest}")),
+            format!("docker.io/library/mysql@{digest}")
+        );
         let both = normalize(&format!("mysql:8.4@{digest}")).unwrap();
         assert_eq!(both.tag(), Some("8.4"));
         assert_eq!(both.digest(), Some(digest.as_str()));
@@ -115,13 +124,22 @@ mod tests {
         assert!(plain_http("[::1]:5000", &[]));
         assert!(!plain_http("10.0.0.5:5000", &[]));
         assert!(!plain_http("docker.io", &[]));
-        assert!(plain_http("registry.lan:5000", &["registry.lan:5000".into()]));
-        assert!(!plain_http("registry.lan:5001", &["registry.lan:5000".into()]));
+        assert!(plain_http(
+            "registry.lan:5000",
+            &["registry.lan:5000".into()]
+        ));
+        assert!(!plain_http(
+            "registry.lan:5001",
+            &["registry.lan:5000".into()]
+        ));
     }
 
     #[test]
     fn login_hint_names_the_registry() {
         assert_eq!(login_command("docker.io"), "docker login");
-        assert_eq!(login_command("127.0.0.1:5001"), "docker login 127.0.0.1:5001");
+        assert_eq!(
+            login_command("127.0.0.1:5001"),
+            "docker login 127.0.0.1:5001"
+        );
     }
 }

@@ -135,9 +135,17 @@ impl Registry {
         let (config_digest, config_size) =
             self.push_blob(repository, serde_json::to_vec(&config).unwrap());
         let (manifest_type, config_type, layer_type) = if docker_types {
-            (DOCKER_MANIFEST, DOCKER_CONFIG, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+            (
+                DOCKER_MANIFEST,
+                DOCKER_CONFIG,
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            )
         } else {
-            (OCI_MANIFEST, "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar")
+            (
+                OCI_MANIFEST,
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar",
+            )
         };
         let manifest = json!({
             "schemaVersion": 2,
