@@ -53,7 +53,7 @@ EOF
 
 # Run from a directory without devenv.yaml, so components come from the cluster.
 cd "$work/bin"
-hyperfine --warmup 3 --runs "$runs" --export-json "$work/results.json" --style basic \
+hyperfine --shell=none --warmup 3 --runs "$runs" --export-json "$work/results.json" --style basic \
   -n 'hook: subcommands' "kubectl-devenv __complete ''" \
   -n 'hook: contexts (kubeconfig)' "kubectl-devenv __complete --context ''" \
   -n 'hook: components (cluster)' "kubectl-devenv __complete forward --stack $stack ''" \

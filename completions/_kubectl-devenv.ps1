@@ -191,11 +191,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
         }
         'kubectl-devenv;check' {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)')
-            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)')
-            [CompletionResult]::new('--arch', '--arch', [CompletionResultType]::ParameterName, 'Required architectures, comma-separated (default: the architectures of the cluster''s nodes)')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)')
+            [CompletionResult]::new('--arch', '--arch', [CompletionResultType]::ParameterName, 'Required architectures, comma-separated (default: devenv.yaml''s targetArch, else every architecture among the cluster''s nodes)')
             [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'An image to check; repeat or list several')
             [CompletionResult]::new('--insecure-registry', '--insecure-registry', [CompletionResultType]::ParameterName, 'A registry (host:port) to reach over plain HTTP; loopback registries always are')
-            [CompletionResult]::new('--registry-timeout', '--registry-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a registry to connect or answer, per request')
+            [CompletionResult]::new('--registry-timeout', '--registry-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a registry to answer, per request (to connect: at most 5s)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')

@@ -133,13 +133,13 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__check)
-            opts="-f -A -n -o -v -h -V --filename --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -A -n -o -v -h -V --file --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --filename)
+                --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

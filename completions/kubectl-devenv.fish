@@ -145,11 +145,11 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s h -l help -d 'Print help'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s f -l filename -d 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)' -r -F
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l arch -d 'Required architectures, comma-separated (default: the architectures of the cluster\'s nodes)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s f -l file -d 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l arch -d 'Required architectures, comma-separated (default: devenv.yaml\'s targetArch, else every architecture among the cluster\'s nodes)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l image -d 'An image to check; repeat or list several' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l insecure-registry -d 'A registry (host:port) to reach over plain HTTP; loopback registries always are' -r
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l registry-timeout -d 'How long to wait for a registry to connect or answer, per request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l registry-timeout -d 'How long to wait for a registry to answer, per request (to connect: at most 5s)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l cluster -d 'The name of the kubeconfig cluster to use' -r

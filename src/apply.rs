@@ -87,3 +87,99 @@ where
         .await?;
     Ok(())
 }
+
+/// Deletes what an earlier `up` of this stack created and the spec no longer
+/// has (a removed component's workload, Service and alias), so that `up`
+/// converges on the spec. Data volumes and credential Secrets (labelled
+/// `render::RETAIN`) are kept, as `down` keeps them.
+pub async fn prune(
+    cluster: &Cluster,
+    stack: &str,
+    namespaces: &[&str],
+    objects: &[Object],
+) -> Result<usize> {
+    let wanted: std::collections::BTreeSet<(&str, &str, &str)> = objects
+        .iter()
+        .map(|o| (o.kind(), o.namespace().unwrap_or_default(), o.name()))
+        .collect();
+    let selector = format!(
+        "{},!{}",
+        crate::labels::stack_selector(stack),
+        crate::render::RETAIN
+    );
+    let mut pruned = 0;
+    for ns in namespaces {
+        pruned += prune_kind::<k8s_openapi::api::apps::v1::Deployment>(
+            cluster,
+            ns,
+            "Deployment",
+            "deployments",
+            &selector,
+            &wanted,
+        )
+        .await?;
+        pruned += prune_kind::<k8s_openapi::api::apps::v1::StatefulSet>(
+            cluster,
+            ns,
+            "StatefulSet",
+            "statefulsets",
+            &selector,
+            &wanted,
+        )
+        .await?;
+        pruned += prune_kind::<k8s_openapi::api::core::v1::Service>(
+            cluster, ns, "Service", "services", &selector, &wanted,
+        )
+        .await?;
+        pruned += prune_kind::<k8s_openapi::api::networking::v1::NetworkPolicy>(
+            cluster,
+            ns,
+            "NetworkPolicy",
+            "networkpolicies",
+            &selector,
+            &wanted,
+        )
+        .await?;
+    }
+    Ok(pruned)
+}
+
+async fn prune_kind<K>(
+    cluster: &Cluster,
+    ns: &str,
+    kind: &str,
+    resource: &'static str,
+    selector: &str,
+    wanted: &std::collections::BTreeSet<(&str, &str, &str)>,
+) -> Result<usize>
+where
+    K: Resource<Scope = NamespaceResourceScope> + DeserializeOwned + Clone + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), ns);
+    let params = kube::api::ListParams::default().labels(selector);
+    let list = cluster
+        .call(
+            Action::new("list", resource).in_namespace(Some(ns)),
+            api.list(&params),
+        )
+        .await?;
+    let mut pruned = 0;
+    for object in &list.items {
+        let name = object.meta().name.clone().unwrap_or_default();
+        if wanted.contains(&(kind, ns, name.as_str())) {
+            continue;
+        }
+        tracing::info!("pruning {kind} {ns}/{name}: no longer in the spec");
+        cluster
+            .call(
+                Action::new("delete", resource)
+                    .named(&name)
+                    .in_namespace(Some(ns)),
+                api.delete(&name, &kube::api::DeleteParams::background()),
+            )
+            .await?;
+        pruned += 1;
+    }
+    Ok(pruned)
+}

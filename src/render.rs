@@ -33,8 +33,10 @@ use crate::spec::{Component, DEV_COMPONENT, Spec};
 pub const RETAIN: &str = "kubectl-devenv.io/retain";
 /// `dev` or `test` on the namespaces.
 pub const ROLE: &str = "kubectl-devenv.io/role";
-/// Marks the dev namespace's ExternalName aliases, to tell them from the real Services.
-pub const ALIAS: &str = "kubectl-devenv.io/alias";
+/// On the dev namespace's ExternalName aliases, in place of the component
+/// label: the component they point to. Commands that look for a component's
+/// Service (`forward`, `stack::component_service`) thus only find the real one.
+pub const ALIAS: &str = "kubectl-devenv.io/alias-of";
 /// Name of the test namespace's NetworkPolicy.
 pub const NETWORK_POLICY: &str = "devenv-isolation";
 /// Where the dev pod's code lives (the php image's document root).
@@ -345,10 +347,9 @@ fn service(spec: &Spec, component: &Component) -> Service {
 fn alias(spec: &Spec, component: &Component) -> Service {
     let entry = component.entry();
     let mut metadata = meta(spec, &component.name, &spec.dev_namespace, &component.name);
-    metadata
-        .labels
-        .get_or_insert_default()
-        .insert(ALIAS.to_owned(), "true".to_owned());
+    let labels = metadata.labels.get_or_insert_default();
+    labels.remove(labels::COMPONENT);
+    labels.insert(ALIAS.to_owned(), component.name.clone());
     Service {
         metadata,
         spec: Some(ServiceSpec {
@@ -756,6 +757,12 @@ mod tests {
         let Object::Service(alias) = find(&objects, "Service", "dev", "mysql") else {
             unreachable!()
         };
+        let alias_labels = alias.metadata.labels.as_ref().unwrap();
+        assert_eq!(alias_labels[ALIAS], "mysql");
+        assert!(
+            !alias_labels.contains_key(labels::COMPONENT),
+            "an alias is not the component"
+        );
         let alias_spec = alias.spec.as_ref().unwrap();
         assert_eq!(alias_spec.type_.as_deref(), Some("ExternalName"));
         assert_eq!(

@@ -1,17 +1,16 @@
 //! Finding a stack's namespaces, Services and pods in the cluster by their
 //! labels, for the commands that act on a running stack (`down`, `logs`,
-//! `shell`, `forward`).
+//! `shell`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use crate::client::Cluster;
 use crate::error::{Action, Error, Result};
-use crate::render::{ALIAS, ROLE};
 use crate::{labels, spec};
 
 /// The stack a command means when none is named: the one in `./devenv.yaml`,
@@ -53,7 +52,7 @@ pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<S
     )
 }
 
-/// The namespaces labelled as `stack`'s: `(name, role)` with role `dev` or `test`.
+/// The namespaces labelled as `stack`'s (their `render::ROLE` label says `dev` or `test`).
 pub async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     let params = ListParams::default().labels(&labels::stack_selector(stack));
@@ -61,32 +60,6 @@ pub async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>
         .call(Action::new("list", "namespaces"), api.list(&params))
         .await?;
     Ok(list.items)
-}
-
-/// The stack's test namespace, if it exists.
-pub async fn test_namespace(cluster: &Cluster, stack: &str) -> Result<Option<String>> {
-    Ok(namespaces(cluster, stack)
-        .await?
-        .into_iter()
-        .find(|ns| ns.labels().get(ROLE).map(String::as_str) == Some("test"))
-        .map(|ns| ns.name_any()))
-}
-
-/// The real Service of a test-stack component (not its alias in the dev
-/// namespace), e.g. what `kubectl devenv forward mysql` connects to. With no
-/// stack given, the component must be unique across the stacks in scope.
-pub async fn component_service(
-    cluster: &Cluster,
-    stack: Option<&str>,
-    component: &str,
-) -> Result<Service> {
-    let selector = format!(
-        "{},{}={component},!{ALIAS}",
-        scope_selector(stack),
-        labels::COMPONENT
-    );
-    let services: Vec<Service> = list_in_scope(cluster, "services", &selector).await?;
-    single_stack(services, stack, component, "service")
 }
 
 /// The pods of a component (the dev pod for `spec::DEV_COMPONENT`), sorted by name.
@@ -153,24 +126,6 @@ fn stacks_of<K: ResourceExt>(objects: &[K]) -> BTreeSet<String> {
         .iter()
         .filter_map(|o| o.labels().get(labels::STACK).cloned())
         .collect()
-}
-
-fn single_stack<K: ResourceExt>(
-    objects: Vec<K>,
-    stack: Option<&str>,
-    component: &str,
-    what: &str,
-) -> Result<K> {
-    let stacks = stacks_of(&objects);
-    if stacks.len() > 1 {
-        return Err(ambiguous(component, &stacks));
-    }
-    objects.into_iter().next().ok_or_else(|| {
-        Error::Other(match stack {
-            Some(stack) => format!("no {what} for component \"{component}\" in stack \"{stack}\""),
-            None => format!("no {what} for component \"{component}\" in any kubectl-devenv stack"),
-        })
-    })
 }
 
 fn ambiguous(component: &str, stacks: &BTreeSet<String>) -> Error {

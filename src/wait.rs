@@ -21,7 +21,10 @@ use crate::spec::{DEV_COMPONENT, Spec};
 /// How long a condition that can clear by itself (a pod waiting for a node
 /// or for its volume to be provisioned) may last before it is reported.
 pub const GRACE: Duration = Duration::from_secs(15);
-const POLL: Duration = Duration::from_millis(500);
+/// Polling starts fast (a small stack is often Ready within a second) and
+/// backs off to [`POLL_MAX`] so that long waits cost the API server little.
+const POLL_START: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(1);
 const LOG_LINES: i64 = 10;
 
 /// Something that keeps a component from becoming Ready.
@@ -358,6 +361,7 @@ async fn poll_until_ready(
 ) -> Result<()> {
     let started = Instant::now();
     let mut first_seen: BTreeMap<(String, String), Instant> = BTreeMap::new();
+    let mut poll = POLL_START;
     loop {
         let snap = snapshot(cluster, spec).await?;
         let mut all_ready = true;
@@ -410,7 +414,8 @@ async fn poll_until_ready(
                 waiting_for.join(", ")
             )));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(POLL_MAX);
     }
 }
 

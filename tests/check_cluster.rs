@@ -231,9 +231,19 @@ fn restricted_user_without_node_access_is_told_and_checked_against_defaults() {
         serde_json::json!(["amd64"])
     );
     assert!(
-        stderr(&out).contains("warning: cannot read the nodes' architectures (forbidden: cannot list nodes at the cluster scope)"),
+        stderr(&out).contains("Warning: cannot read the nodes' architectures (forbidden: cannot list nodes at the cluster scope)"),
         "{}",
         stderr(&out)
+    );
+
+    // Auditing all namespaces needs cluster-wide list rights: a kubectl-style refusal.
+    let out = devenv_isolated(
+        &["check", "--context", "testbed-restricted", "-A"],
+        dir.path(),
+    );
+    assert_error(
+        &out,
+        "forbidden: cannot list deployments at the cluster scope",
     );
 
     // devenv.yaml's targetArch is the next best requirement.

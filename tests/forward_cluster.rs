@@ -327,13 +327,12 @@ fn sql_and_redis_through_one_forward_of_two_components() {
         forward.table
     );
     assert!(forward.address("mysql").starts_with("127.0.0.1:"));
-    assert!(
+    wait_for("the moved-port notice", Duration::from_secs(5), || {
         forward
             .stderr()
-            .contains("local port 6379 is not available; using"),
-        "{}",
-        forward.stderr()
-    );
+            .contains("local port 6379 is not available; using")
+            .then_some(())
+    });
 
     let user = testbed_env("TESTBED_MARIADB_USER");
     let password = format!("-p{}", testbed_env("TESTBED_MARIADB_PASSWORD"));
@@ -497,11 +496,12 @@ fn no_ready_pod_is_loud_and_the_forward_recovers() {
     wait_for("recovery through the forward", STARTUP, || {
         ping(&address).ok().filter(|reply| reply == "+PONG")
     });
-    assert!(
-        forward.stderr().contains("is Ready; forwarding"),
-        "{}",
-        forward.stderr()
-    );
+    wait_for("the recovery notice", Duration::from_secs(5), || {
+        forward
+            .stderr()
+            .contains("is Ready; forwarding")
+            .then_some(())
+    });
 }
 
 #[test]

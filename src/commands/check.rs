@@ -23,7 +23,7 @@ use crate::{output, spec};
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Check the images of this stack file (default: ./devenv.yaml when no other images are given)
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
 
     /// Required architectures, comma-separated (default: devenv.yaml's targetArch, else every
@@ -185,7 +185,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         notes,
     };
     for note in &report.notes {
-        eprintln!("warning: {note}");
+        eprintln!("Warning: {note}");
     }
     if let Some(text) = output::structured(global.output, &report)? {
         print!("{text}");

@@ -341,7 +341,8 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     let credentials = render::complete_credentials(spec, &existing, generate_password);
     let objects = render::render(spec, &credentials, &storage);
     apply::apply_all(cluster, &objects).await?;
-    tracing::info!("applied {} objects", objects.len());
+    let pruned = apply::prune(cluster, &spec.name, &spec.namespaces(), &objects).await?;
+    tracing::info!("applied {} objects, pruned {pruned}", objects.len());
     wait::wait_ready(cluster, spec, args.timeout).await
 }
 

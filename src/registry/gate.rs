@@ -21,7 +21,7 @@ use crate::error::{Action, Error, Result};
 #[serde(rename_all = "camelCase", tag = "mode")]
 pub enum ArchRequirement {
     /// Every listed architecture: the stack is pinned to them (`--arch`,
-    /// `arch:` in devenv.yaml), or for `check`, the cluster has them all.
+    /// `targetArch:` in devenv.yaml).
     Every { arches: Vec<Arch>, source: String },
     /// At least one of the nodes' architectures: the scheduler can then
     /// place the pod somewhere (`up` without a target architecture).
@@ -208,7 +208,7 @@ pub async fn requirement_for_up(
         }
         Err(err) => {
             notes.push(format!(
-                "cannot read the nodes' architectures ({err}): skipping the architecture check; set a target architecture (--arch or `arch:` in devenv.yaml) to check against it instead"
+                "cannot read the nodes' architectures ({err}): skipping the architecture check; set a target architecture (--arch or `targetArch:` in devenv.yaml) to check against it instead"
             ));
             None
         }
@@ -229,7 +229,7 @@ pub async fn run(
     let mut notes = Vec::new();
     let requirement = requirement_for_up(cluster, &target, &mut notes).await;
     for note in &notes {
-        eprintln!("warning: {note}");
+        eprintln!("Warning: {note}");
     }
     let Some(requirement) = requirement else {
         return Ok(GateReport {
@@ -241,7 +241,7 @@ pub async fn run(
     };
     let report = check(images, &requirement, options).await;
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("Warning: {warning}");
     }
     match report.refusal_error() {
         Some(err) => Err(err),

@@ -25,6 +25,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// A registry asking for a longer wait than this gets reported, not waited for.
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting takes one round trip; a registry that has not answered in 5s is not there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Credentials for one registry, and where they came from (for messages).
 struct RegistryLogin {
@@ -89,14 +91,14 @@ impl Inspector {
             .collect();
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain.clone()),
-            connect_timeout: Some(options.timeout),
+            connect_timeout: Some(options.timeout.min(CONNECT_TIMEOUT)),
             read_timeout: Some(options.timeout),
             user_agent: concat!("kubectl-devenv/", env!("CARGO_PKG_VERSION")),
             platform_resolver: None,
             ..Default::default()
         };
         let http = reqwest::Client::builder()
-            .connect_timeout(options.timeout)
+            .connect_timeout(options.timeout.min(CONNECT_TIMEOUT))
             .read_timeout(options.timeout)
             .user_agent(config.user_agent)
             .build()
@@ -422,4 +424,80 @@ async fn resolve_logins(registries: &BTreeSet<String>) -> BTreeMap<String, Regis
         );
     }
     logins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn rate_limited() -> ImageError {
+        ImageError::RateLimited {
+            registry: "r".into(),
+            reset: None,
+            limit: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_a_retryable_failure_then_gives_up() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), ImageError> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Retry {
+                error: rate_limited(),
+                wait: None,
+            })
+        })
+        .await;
+        assert_eq!(result, Err(rate_limited()));
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn recovers_when_a_retry_succeeds() {
+        let calls = AtomicU32::new(0);
+        let result = retrying(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(Failure::Retry {
+                    error: rate_limited(),
+                    wait: Some(Duration::from_millis(10)),
+                })
+            } else {
+                Ok("manifest")
+            }
+        })
+        .await;
+        assert_eq!(result, Ok("manifest"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn final_failures_and_long_waits_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let not_found = ImageError::NotFound {
+            registry: "r".into(),
+            repository: "x".into(),
+            wanted: "tag \"1\"".into(),
+        };
+        let result: Result<(), ImageError> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Final(not_found.clone()))
+        })
+        .await;
+        assert_eq!(result, Err(not_found));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let result: Result<(), ImageError> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Retry {
+                error: rate_limited(),
+                wait: Some(Duration::from_secs(3600)),
+            })
+        })
+        .await;
+        assert_eq!(result, Err(rate_limited()));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

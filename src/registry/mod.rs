@@ -27,7 +27,7 @@ pub struct RegistryArgs {
     #[arg(long = "insecure-registry", value_name = "HOST", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
 
-    /// How long to wait for a registry to connect or answer, per request
+    /// How long to wait for a registry to answer, per request (to connect: at most 5s)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::cli::parse_duration)]
     pub registry_timeout: Duration,
 }

@@ -198,7 +198,8 @@ impl Target {
             registry: self.registry.clone(),
             cause,
         };
-        if err.is_timeout() {
+        // A connect that timed out is a firewall or a wrong address, not a busy registry.
+        if err.is_timeout() && !err.is_connect() {
             Failure::Retry { error, wait: None }
         } else {
             Failure::Final(error)
@@ -417,6 +418,62 @@ mod tests {
             t.from_status(418, &h, now()),
             Failure::Final(ImageError::Registry { .. })
         ));
+    }
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: oci_client::errors::OciEnvelope {
+                errors: vec![oci_client::errors::OciError {
+                    code,
+                    message: "from the registry".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://127.0.0.1:5001/v2/private/app/manifests/1".into(),
+        }
+    }
+
+    #[test]
+    fn registry_error_codes_map_to_reasons() {
+        let t = target(None);
+        assert!(matches!(
+            t.from_oci(envelope(OciErrorCode::ManifestUnknown)),
+            Failure::Final(ImageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            t.from_oci(envelope(OciErrorCode::NameUnknown)),
+            Failure::Final(ImageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            t.from_oci(envelope(OciErrorCode::Denied)),
+            Failure::Final(ImageError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            t.from_oci(envelope(OciErrorCode::Toomanyrequests)),
+            Failure::Retry {
+                error: ImageError::RateLimited { .. },
+                ..
+            }
+        ));
+        let Failure::Final(other) = t.from_oci(envelope(OciErrorCode::Unsupported)) else {
+            panic!("unsupported is final")
+        };
+        assert_eq!(
+            other.to_string(),
+            "registry error from 127.0.0.1:5001: from the registry"
+        );
+        let server = OciDistributionError::ServerError {
+            code: 502,
+            url: String::new(),
+            message: "bad gateway\n<html>".into(),
+        };
+        let Failure::Retry { error, .. } = t.from_oci(server) else {
+            panic!("5xx is retried")
+        };
+        assert_eq!(
+            error.to_string(),
+            "registry error from 127.0.0.1:5001: HTTP 502: bad gateway"
+        );
     }
 
     #[test]

@@ -47,11 +47,6 @@ pub fn plain_http(registry: &str, insecure: &[String]) -> bool {
             .any(|allowed| allowed.eq_ignore_ascii_case(registry))
 }
 
-/// The host oci-client actually talks to (`docker.io` is served by `index.docker.io`).
-pub fn api_host(reference: &Reference) -> &str {
-    reference.resolve_registry()
-}
-
 /// The command that logs in to this registry.
 pub fn login_command(registry: &str) -> String {
     if registry == "docker.io" {
