@@ -292,27 +292,35 @@ probe() { python3 "$work/probe.py" "$@"; }
 # median of whitespace-separated numbers on stdin
 median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
-# latency PORT: "get_p50 get_p99 set_p50 set_p99 get_rps", each the median over $RUNS runs
-latency() {
-  local port=$1 out
-  : >"$work/lat"
-  for _ in $(seq "$RUNS"); do
-    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$BENCH_REQUESTS" -c "$BENCH_CLIENTS" -d 256 --csv)
+# latency_once PORT: "get_p50 get_p99 set_p50 set_p99 get_rps" of one redis-benchmark run
+latency_once() {
+  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$BENCH_REQUESTS" -c "$BENCH_CLIENTS" -d 256 --csv |
     awk -F'","' '/^"GET/ {get50=$5; get99=$7; rps=$2} /^"SET/ {set50=$5; set99=$7}
-      END {gsub(/"/, "", rps); print get50, get99, set50, set99, rps}' <<<"$out" >>"$work/lat"
-  done
-  local cols=()
-  for c in 1 2 3 4 5; do cols+=("$(awk -v c=$c '{print $c}' "$work/lat" | median)"); done
+      END {gsub(/"/, "", rps); print get50, get99, set50, set99, rps}'
+}
+
+# medians FILE COLUMNS: the median of each column
+medians() {
+  local cols=() c
+  for c in $(seq "$2"); do cols+=("$(awk -v c="$c" '{print $c}' "$1" | median)"); done
   echo "${cols[*]}"
 }
 
+# Runs interleave the three paths, so that a busy moment on the machine
+# does not fall on one path only.
 declare -A bulk lat rss
-for path in devenv kubectl direct; do
-  port_var=${path}_port
-  port=${!port_var}
-  echo "measuring $path (port $port)..." >&2
-  bulk[$path]=$(probe bulk "$port" "$BULK_MB" "$RUNS")
-  lat[$path]=$(latency "$port")
+paths=(devenv kubectl direct)
+for run in $(seq "$RUNS"); do
+  echo "run $run/$RUNS..." >&2
+  for path in "${paths[@]}"; do
+    port_var=${path}_port
+    probe bulk "${!port_var}" "$BULK_MB" 1 >>"$work/bulk.$path"
+    latency_once "${!port_var}" >>"$work/lat.$path"
+  done
+done
+for path in "${paths[@]}"; do
+  bulk[$path]=$(medians "$work/bulk.$path" 2)
+  lat[$path]=$(medians "$work/lat.$path" 5)
 done
 rss[devenv]=$(probe rss "$devenv_port" "$devenv_pid" 100)
 rss[kubectl]=$(probe rss "$kubectl_port" "$kubectl_pid" 100)

@@ -2,16 +2,22 @@
 //! first, then everything else in parallel. Applying unchanged objects is a
 //! no-op on the server (no new resourceVersion, no pod restarts).
 
+use std::collections::BTreeSet;
+
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Cluster;
 use crate::error::{Action, Result};
-use crate::render::Object;
+use crate::labels;
+use crate::render::{Object, RETAIN};
 
 /// The field manager of every object kubectl-devenv applies.
 pub const FIELD_MANAGER: &str = "kubectl-devenv";
@@ -98,27 +104,17 @@ pub async fn prune(
     namespaces: &[&str],
     objects: &[Object],
 ) -> Result<usize> {
-    let wanted: std::collections::BTreeSet<(&str, &str, &str)> = objects
+    let wanted: BTreeSet<(&str, &str, &str)> = objects
         .iter()
         .map(|o| (o.kind(), o.namespace().unwrap_or_default(), o.name()))
         .collect();
-    let selector = format!(
-        "{},!{}",
-        crate::labels::stack_selector(stack),
-        crate::render::RETAIN
-    );
+    let selector = format!("{},!{}", labels::stack_selector(stack), RETAIN);
     let mut pruned = 0;
     for ns in namespaces {
-        pruned += prune_kind::<k8s_openapi::api::apps::v1::Deployment>(
-            cluster,
-            ns,
-            "Deployment",
-            "deployments",
-            &selector,
-            &wanted,
-        )
-        .await?;
-        pruned += prune_kind::<k8s_openapi::api::apps::v1::StatefulSet>(
+        pruned +=
+            prune_kind::<Deployment>(cluster, ns, "Deployment", "deployments", &selector, &wanted)
+                .await?;
+        pruned += prune_kind::<StatefulSet>(
             cluster,
             ns,
             "StatefulSet",
@@ -127,11 +123,9 @@ pub async fn prune(
             &wanted,
         )
         .await?;
-        pruned += prune_kind::<k8s_openapi::api::core::v1::Service>(
-            cluster, ns, "Service", "services", &selector, &wanted,
-        )
-        .await?;
-        pruned += prune_kind::<k8s_openapi::api::networking::v1::NetworkPolicy>(
+        pruned +=
+            prune_kind::<Service>(cluster, ns, "Service", "services", &selector, &wanted).await?;
+        pruned += prune_kind::<NetworkPolicy>(
             cluster,
             ns,
             "NetworkPolicy",
@@ -150,14 +144,14 @@ async fn prune_kind<K>(
     kind: &str,
     resource: &'static str,
     selector: &str,
-    wanted: &std::collections::BTreeSet<(&str, &str, &str)>,
+    wanted: &BTreeSet<(&str, &str, &str)>,
 ) -> Result<usize>
 where
     K: Resource<Scope = NamespaceResourceScope> + DeserializeOwned + Clone + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(cluster.client.clone(), ns);
-    let params = kube::api::ListParams::default().labels(selector);
+    let params = ListParams::default().labels(selector);
     let list = cluster
         .call(
             Action::new("list", resource).in_namespace(Some(ns)),
@@ -176,7 +170,7 @@ where
                 Action::new("delete", resource)
                     .named(&name)
                     .in_namespace(Some(ns)),
-                api.delete(&name, &kube::api::DeleteParams::background()),
+                api.delete(&name, &DeleteParams::background()),
             )
             .await?;
         pruned += 1;

@@ -123,6 +123,13 @@ fn bash_completes_components_of_a_running_stack() {
     assert_eq!(sandbox.bash(BASH_SETUP, &line), STACK_COMPONENTS, "{line}");
     let line = format!("kubectl devenv logs -n {} c", stack.test_namespace);
     assert_eq!(sandbox.bash(BASH_SETUP, &line), ["cache"], "{line}");
+    // `shell` and `logs` reach the dev pod too.
+    let line = format!("kubectl devenv shell --stack {} ", stack.name);
+    assert_eq!(
+        sandbox.bash(BASH_SETUP, &line),
+        ["cache", "db", "dev"],
+        "{line}"
+    );
     // Without a filter, every stack's components are offered, ours among them.
     let line = "kubectl devenv forward ";
     assert_offers(&sandbox.bash(BASH_SETUP, line), &STACK_COMPONENTS, line);

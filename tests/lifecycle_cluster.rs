@@ -516,9 +516,34 @@ fn flags_alone_create_a_stack() {
         &stack.test,
         "--arch",
         "arm64",
+        "--code-path",
+        "/tmp",
         "--yes",
     ]);
+    // Admitted by the API server's Pod Security admission: `restricted` in the
+    // test namespace, `privileged` only in the dev namespace for the hostPath mount.
     stack.assert_all_ready(&[("statefulset", "mariadb"), ("deployment", "memcached")]);
+    let mount = kubectl_ok(&[
+        "get",
+        "deployment",
+        "-n",
+        &stack.dev,
+        "dev",
+        "-o",
+        "jsonpath={.spec.template.spec.volumes[0].hostPath.path}",
+    ]);
+    assert_eq!(mount, "/tmp");
+    let enforce = |ns: &str| {
+        kubectl_ok(&[
+            "get",
+            "namespace",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+        ])
+    };
+    assert_eq!(enforce(&stack.test), "restricted");
+    assert_eq!(enforce(&stack.dev), "privileged");
     let nodes = kubectl_ok(&[
         "get",
         "pods",
@@ -882,4 +907,47 @@ fn logs_and_shell_go_through_the_simulated_kubelet() {
     assert_error(&out, "command terminated with exit code 7");
     let out = stack.run(&["shell", "postgres"]);
     assert_error(&out, "no pods for component \"postgres\"");
+}
+
+#[test]
+fn removing_a_component_from_the_spec_removes_it_from_the_stack() {
+    let stack = Stack::new("lc-prune");
+    let spec = stack.write_spec("    - kind: mysql\n    - kind: redis\n");
+    stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
+    let mysql_version = |stack: &Stack| {
+        kubectl_ok(&[
+            "get",
+            "statefulset",
+            "-n",
+            &stack.test,
+            "mysql",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+    };
+    let before = mysql_version(&stack);
+    let spec = stack.write_spec("    - kind: mysql\n");
+    stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
+    for (ns, kind) in [
+        (&stack.test, "statefulset"),
+        (&stack.test, "service"),
+        (&stack.dev, "service"),
+    ] {
+        let out = kubectl(&["get", kind, "-n", ns, "redis"]);
+        assert!(
+            !out.status.success(),
+            "{kind} {ns}/redis survived its removal from the spec"
+        );
+    }
+    assert_eq!(
+        mysql_version(&stack),
+        before,
+        "the kept component was touched"
+    );
+    // The kept component's alias stays.
+    assert!(
+        kubectl(&["get", "service", "-n", &stack.dev, "mysql"])
+            .status
+            .success()
+    );
 }

@@ -9,9 +9,10 @@
 //!   stack names, contexts, clusters, users and namespaces.
 //!
 //! Everything is generated from [`Cli::command`], so new subcommands and flags are picked up
-//! without changes here. Live values attach by argument id, in any subcommand: positional
-//! `component`/`components` complete component names, a `--components` option completes
-//! catalog kinds, and `stack` completes stack names.
+//! without changes here. Live values attach by argument id, in any subcommand: a positional
+//! `components` completes the components behind Services (`forward`), a positional
+//! `component` those plus the dev pod (`logs`, `shell`), a `--components` option catalog
+//! kinds, and `stack` stack names.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -23,7 +24,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use clap_complete::{Shell, generate};
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
@@ -83,10 +84,8 @@ pub fn render(target: Target) -> Result<Vec<u8>> {
         Target::Powershell => Shell::PowerShell,
         Target::KubectlShim => return Ok(KUBECTL_SHIM.as_bytes().to_vec()),
         Target::Man => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|err| Error::Other(format!("cannot render the man page: {err}")))?;
-            return Ok(out);
+            return man_page()
+                .map_err(|err| Error::Other(format!("cannot render the man page: {err}")));
         }
     };
     // The scripts complete the executable's own name; `kubectl devenv` goes through the shim.
@@ -107,6 +106,52 @@ fn bash_script() -> Vec<u8> {
     String::from_utf8_lossy(&out)
         .replace(&format!(" {INTERNAL}\n"), &format!(" {BINARY}\n"))
         .into_bytes()
+}
+
+/// One page for the whole plugin. clap_mangen's own subcommand section points at a page per
+/// subcommand (`kubectl-devenv-up(1)`), which a single page would leave dangling.
+fn man_page() -> std::io::Result<Vec<u8>> {
+    let cli = Cli::command();
+    let man = clap_mangen::Man::new(cli.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    writeln!(out, ".SH SUBCOMMANDS")?;
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name();
+        writeln!(out, ".TP\n\\fBkubectl devenv {name}\\fR")?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, "{}", roff_text(&about.to_string()))?;
+        }
+        writeln!(
+            out,
+            ".br\nOptions: \\fBkubectl devenv {name} \\-\\-help\\fR"
+        )?;
+    }
+    writeln!(out, ".SH SHELL COMPLETION")?;
+    for line in SETUP_HELP.lines() {
+        match line.strip_prefix("  ") {
+            Some(example) => writeln!(out, ".RS\n.nf\n{}\n.fi\n.RE", roff_text(example))?,
+            None if line.is_empty() => writeln!(out, ".PP")?,
+            None => writeln!(out, "{}", roff_text(line))?,
+        }
+    }
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// Text as roff prints it literally: backslashes and hyphens escaped, and no line
+/// starting with a control character.
+fn roff_text(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
 }
 
 const BINARY: &str = "kubectl-devenv";
@@ -326,23 +371,42 @@ impl LineContext {
         })
     }
 
-    /// Components from `./devenv.yaml` when there is one (no cluster round trip) and
-    /// `--stack` names no other stack, else from the stacks deployed in the cluster.
+    /// Components that run behind a Service (what `forward` can reach).
     fn components(&self) -> Vec<CompletionCandidate> {
+        self.component_candidates(false)
+    }
+
+    /// Components plus the dev pod (what `logs` and `shell` can reach).
+    fn components_and_dev_pod(&self) -> Vec<CompletionCandidate> {
+        self.component_candidates(true)
+    }
+
+    /// From `./devenv.yaml` when there is one (no cluster round trip) and `--stack` names
+    /// no other stack, else from the stacks deployed in the cluster.
+    fn component_candidates(&self, with_dev_pod: bool) -> Vec<CompletionCandidate> {
+        let dev_pod =
+            || CompletionCandidate::new(spec::DEV_COMPONENT).help(Some("the dev pod".into()));
         let local = self.cwd.as_deref().and_then(spec_in);
         if let Some(spec) = local.filter(|s| self.stack.as_ref().is_none_or(|n| *n == s.name)) {
-            return spec
+            let mut found: Vec<_> = spec
                 .components
                 .into_iter()
                 .map(|c| CompletionCandidate::new(c.name).help(Some("in devenv.yaml".into())))
                 .collect();
+            found.extend(with_dev_pod.then(dev_pod));
+            return found;
         }
-        self.deployed()
+        let mut found: Vec<_> = self
+            .deployed()
             .into_iter()
             .map(|(component, where_)| {
                 CompletionCandidate::new(component).help(Some(where_.into()))
             })
-            .collect()
+            .collect();
+        if with_dev_pod && self.dev_pod_deployed() {
+            found.push(dev_pod());
+        }
+        found
     }
 
     fn stacks(&self) -> Vec<CompletionCandidate> {
@@ -376,19 +440,36 @@ impl LineContext {
         components
     }
 
-    /// The Services kubectl-devenv manages (of `--stack` if typed): in `-n` if typed, else in
-    /// every namespace the user may list, else in the context's namespace.
+    /// The Services kubectl-devenv manages (of `--stack` if typed).
     fn managed_services(&self) -> Vec<Service> {
-        let selector = match &self.stack {
+        self.managed("services", "", None)
+    }
+
+    /// Whether a dev pod of kubectl-devenv's (of `--stack` if typed) exists.
+    fn dev_pod_deployed(&self) -> bool {
+        let dev = format!(",{}={}", labels::COMPONENT, spec::DEV_COMPONENT);
+        !self.managed::<Pod>("pods", &dev, Some(1)).is_empty()
+    }
+
+    /// Managed objects matching `extra_selector` too: in `-n` if typed, else in every
+    /// namespace the user may list, else in the context's namespace.
+    fn managed<K>(&self, resource: &'static str, extra_selector: &str, limit: Option<u32>) -> Vec<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send,
+    {
+        let base = match &self.stack {
             Some(stack) => labels::stack_selector(stack),
             None => labels::managed_selector(),
         };
+        let selector = format!("{base}{extra_selector}");
         self.with_cluster(|cluster| async move {
-            let params = ListParams::default().labels(&selector);
+            let mut params = ListParams::default().labels(&selector);
+            params.limit = limit;
             if !cluster.namespace_from_flag {
-                let all: Api<Service> = Api::all(cluster.client.clone());
+                let all: Api<K> = Api::all(cluster.client.clone());
                 match cluster
-                    .call(Action::new("list", "services"), all.list(&params))
+                    .call(Action::new("list", resource), all.list(&params))
                     .await
                 {
                     Ok(list) => return Ok(list.items),
@@ -397,8 +478,8 @@ impl LineContext {
                 }
             }
             let ns = cluster.namespace.clone();
-            let api: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
-            let action = Action::new("list", "services").in_namespace(Some(&ns));
+            let api: Api<K> = Api::namespaced(cluster.client.clone(), &ns);
+            let action = Action::new("list", resource).in_namespace(Some(&ns));
             Ok(cluster.call(action, api.list(&params)).await?.items)
         })
     }
@@ -502,8 +583,10 @@ fn with_subcommand_completers(
         .get_arguments()
         .filter_map(|arg| {
             let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
-                // `forward mysql redis`, `logs mysql`: names of the stack's components.
-                ("component" | "components", true) => LineContext::components as _,
+                // `forward mysql redis`: components behind a Service. `logs mysql`, `shell`:
+                // one component, where the dev pod counts too.
+                ("components", true) => LineContext::components as _,
+                ("component", true) => LineContext::components_and_dev_pod as _,
                 // `up --components mysql:8.4,redis`: kinds from the catalog.
                 ("components", false) => catalog_kinds as _,
                 ("stack", _) => LineContext::stacks as _,
@@ -685,15 +768,24 @@ mod tests {
              spec:\n  components: [{kind: mysql}, {kind: redis, name: cache}]\n",
         )
         .unwrap();
-        // Any subcommand's `component` argument, however deep, gets the completer.
+        // Any subcommand's `component(s)` argument, however deep, gets the completer; a
+        // single `component` also takes the dev pod, `components` (forward) does not.
+        let forward = clap::Arg::new("components").num_args(1..);
         let cli = GlobalArgs::augment_args(clap::Command::new(BINARY)).subcommand(
             clap::Command::new("db")
-                .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component"))),
+                .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component")))
+                .subcommand(clap::Command::new("forward").arg(forward)),
         );
         let found = complete_in(cli.clone(), &words(&["db", "logs", ""]), Some(dir.path()));
-        assert_eq!(values(&found), ["mysql", "cache"]);
-        let found = complete_in(cli, &words(&["db", "logs", "c"]), Some(dir.path()));
+        assert_eq!(values(&found), ["mysql", "cache", spec::DEV_COMPONENT]);
+        let found = complete_in(cli.clone(), &words(&["db", "logs", "c"]), Some(dir.path()));
         assert_eq!(values(&found), ["cache"]);
+        let found = complete_in(
+            cli,
+            &words(&["db", "forward", "mysql", ""]),
+            Some(dir.path()),
+        );
+        assert_eq!(values(&found), ["mysql", "cache"]);
     }
 
     #[test]
@@ -776,5 +868,27 @@ mod tests {
             "{}",
             &man[..200.min(man.len())]
         );
+    }
+
+    #[test]
+    fn the_man_page_covers_every_subcommand_without_dangling_references() {
+        let man = String::from_utf8(render(Target::Man).unwrap()).unwrap();
+        for sub in Cli::command().get_subcommands() {
+            let entry = format!(".TP\n\\fBkubectl devenv {}\\fR\n", sub.get_name());
+            assert!(man.contains(&entry), "{} missing", sub.get_name());
+        }
+        assert!(
+            !man.contains(r"kubectl\-devenv\-"),
+            "a reference to a per-subcommand page"
+        );
+        assert!(man.contains(".SH SHELL COMPLETION"));
+    }
+
+    #[test]
+    fn roff_text_is_printed_literally() {
+        assert_eq!(roff_text("--purge"), r"\-\-purge");
+        assert_eq!(roff_text(r"C:\path"), r"C:\epath");
+        assert_eq!(roff_text(".hidden"), r"\&.hidden");
+        assert_eq!(roff_text("'quote"), r"\&'quote");
     }
 }

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 const DATA_CHANNEL: u8 = 0;
 const ERROR_CHANNEL: u8 = 1;
 /// The most read from the local socket into one frame.
-const CHUNK: usize = 32 * 1024;
+const CHUNK: usize = 64 * 1024;
 /// After the local side closes, how long the pod side may still deliver.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
