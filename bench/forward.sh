@@ -283,7 +283,8 @@ if __name__ == "__main__":
     elif what == "replace-devenv":
         delays = replacement_devenv(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
         finite = [d for d in delays if d != float("inf")]
-        print(f"{statistics.median(delays) * 1000:.0f} {max(delays) * 1000:.0f} {len(finite)} {len(delays)}")
+        rounds = ",".join(f"{d * 1000:.0f}" for d in delays)
+        print(f"{statistics.median(delays) * 1000:.0f} {max(delays) * 1000:.0f} {len(finite)} {len(delays)} {rounds}")
     elif what == "replace-kubectl":
         print(replacement_kubectl(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]))
 PY
@@ -355,4 +356,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
     echo "| $name | $d | $k | - | $(ratio "$d" "$k") |"
   done
   echo "| pod replaced: new pod Ready -> first new connection to it, ms (median / max of $REPLACEMENTS; reached $(field "$replace_devenv" 3)/$(field "$replace_devenv" 4)) | $(field "$replace_devenv" 1) / $(field "$replace_devenv" 2) | $replace_kubectl | - | - |"
+  echo
+  echo "Pod replacement, every round (ms): $(field "$replace_devenv" 5). Ready is when kubectl's own watch saw it."
+  echo "kwok serves a port-forward for any pod name without a container behind it, so kubectl's existing tunnel"
+  echo "keeps reaching Redis here; against a real kubelet its stream breaks with the pod (kubectl#686)."
 }

@@ -10,7 +10,7 @@
 # windows) holding the binary and LICENSE at the top level, then OUT_DIR/devenv.yaml
 # (krew/devenv.yaml rendered) and OUT_DIR/checksums.txt. The manifest needs every
 # platform it lists; a missing one is an error. RELEASE_URL overrides where the
-# manifest says the archives are downloaded from.
+# manifest says the archives are downloaded from. Needs GNU tar, gzip and zip (Linux).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

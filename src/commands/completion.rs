@@ -561,51 +561,44 @@ fn catalog_kinds(_: &LineContext) -> Vec<CompletionCandidate> {
 }
 
 /// The CLI with live-value completers attached to the arguments that name live things.
+/// Arguments and subcommands are changed in place: positional arguments take their
+/// index from their order, so moving one (as `mut_arg` does) would renumber them.
 fn with_completers(cli: clap::Command, line: &Arc<LineContext>) -> clap::Command {
     let attach = |lookup: Lookup| {
         let line = Arc::clone(line);
         ArgValueCandidates::new(move || lookup(&line))
     };
-    let cmd = cli
-        .mut_arg("context", |a| a.add(attach(LineContext::contexts)))
-        .mut_arg("cluster", |a| a.add(attach(LineContext::clusters)))
-        .mut_arg("user", |a| a.add(attach(LineContext::users)))
-        .mut_arg("namespace", |a| a.add(attach(LineContext::namespaces)));
-    with_subcommand_completers(cmd, &attach)
+    with_completers_in(cli, &attach)
 }
 
-/// Attaches component and stack completers to every subcommand's `component`/`stack` arguments.
-fn with_subcommand_completers(
-    mut cmd: clap::Command,
+fn with_completers_in(
+    cmd: clap::Command,
     attach: &dyn Fn(Lookup) -> ArgValueCandidates,
 ) -> clap::Command {
-    let ids: Vec<(clap::Id, Lookup)> = cmd
-        .get_arguments()
-        .filter_map(|arg| {
-            let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
-                // `forward mysql redis`: components behind a Service. `logs mysql`, `shell`:
-                // one component, where the dev pod counts too.
-                ("components", true) => LineContext::components as _,
-                ("component", true) => LineContext::components_and_dev_pod as _,
-                // `up --components mysql:8.4,redis`: kinds from the catalog.
-                ("components", false) => catalog_kinds as _,
-                ("stack", _) => LineContext::stacks as _,
-                _ => return None,
-            };
-            Some((arg.get_id().clone(), lookup))
-        })
-        .collect();
-    for (id, lookup) in ids {
-        cmd = cmd.mut_arg(id, |a| a.add(attach(lookup)));
-    }
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    for name in names {
-        cmd = cmd.mut_subcommand(name, |sub| with_subcommand_completers(sub, attach));
-    }
-    cmd
+    cmd.mut_args(|arg| match lookup_for(&arg) {
+        Some(lookup) => arg.add(attach(lookup)),
+        None => arg,
+    })
+    .mut_subcommands(|sub| with_completers_in(sub, attach))
+}
+
+/// Where an argument's live values come from, by its id.
+fn lookup_for(arg: &clap::Arg) -> Option<Lookup> {
+    let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
+        ("context", false) => LineContext::contexts as _,
+        ("cluster", false) => LineContext::clusters as _,
+        ("user", false) => LineContext::users as _,
+        ("namespace", false) => LineContext::namespaces as _,
+        // `forward mysql redis`: components behind a Service. `logs mysql`, `shell`:
+        // one component, where the dev pod counts too.
+        ("components", true) => LineContext::components as _,
+        ("component", true) => LineContext::components_and_dev_pod as _,
+        // `up --components mysql:8.4,redis`: kinds from the catalog.
+        ("components", false) => catalog_kinds as _,
+        ("stack", _) => LineContext::stacks as _,
+        _ => return None,
+    };
+    Some(lookup)
 }
 
 #[cfg(test)]
@@ -786,6 +779,29 @@ mod tests {
             Some(dir.path()),
         );
         assert_eq!(values(&found), ["mysql", "cache"]);
+    }
+
+    #[test]
+    fn attaching_completers_keeps_positional_order() {
+        // `shell [component] [-- command...]`: the component must stay the first positional.
+        let cli = GlobalArgs::augment_args(clap::Command::new(BINARY))
+            .subcommand(
+                clap::Command::new("shell")
+                    .arg(clap::Arg::new("component").default_value("dev"))
+                    .arg(clap::Arg::new("command").last(true).num_args(1..)),
+            )
+            .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component")));
+        let line = Arc::new(LineContext::default());
+        let mut cmd = with_completers(cli.clone(), &line);
+        cmd.build();
+        let shell = cmd.find_subcommand("shell").unwrap();
+        let order: Vec<&str> = shell
+            .get_positionals()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(order, ["component", "command"]);
+        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(names[..2], ["shell", "logs"]);
     }
 
     #[test]
