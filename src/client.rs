@@ -60,7 +60,11 @@ impl Cluster {
         request_timeout: Duration,
         namespace_from_flag: bool,
     ) -> Result<Self> {
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
         let client = Client::try_from(config.clone()).map_err(|err| Error::Unreachable {
             server: server.clone(),
             cause: root_cause(&err),

@@ -20,8 +20,16 @@ fn client_version_needs_no_cluster() {
     let out = devenv_with_kubeconfig_env("/nonexistent", &["version", "--client", "-o", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["clientVersion"]["version"], env!("CARGO_PKG_VERSION"));
-    assert!(report["clientVersion"]["target"].as_str().unwrap().contains('-'));
+    assert_eq!(
+        report["clientVersion"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(
+        report["clientVersion"]["target"]
+            .as_str()
+            .unwrap()
+            .contains('-')
+    );
     assert!(report.get("serverVersion").is_none());
 }
 
@@ -43,7 +51,11 @@ fn unknown_subcommands_are_usage_errors() {
 fn bad_request_timeout_is_a_usage_error() {
     let out = devenv(&["status", "--request-timeout", "soon"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid duration \"soon\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid duration \"soon\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -88,6 +100,12 @@ fn unknown_context_is_named() {
          current-context: known\n",
     )
     .unwrap();
-    let out = devenv(&["--kubeconfig", path.to_str().unwrap(), "--context", "other", "status"]);
+    let out = devenv(&[
+        "--kubeconfig",
+        path.to_str().unwrap(),
+        "--context",
+        "other",
+        "status",
+    ]);
     assert_error(&out, "context \"other\" does not exist in the kubeconfig");
 }

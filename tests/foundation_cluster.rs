@@ -105,13 +105,12 @@ fn kubectl_finds_the_plugin() {
 #[test]
 fn version_reports_the_real_server() {
     require_cluster();
-    let expected = serde_json::from_str::<serde_json::Value>(&kubectl_ok(&[
-        "version", "-o", "json",
-    ]))
-    .unwrap()["serverVersion"]["gitVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let expected =
+        serde_json::from_str::<serde_json::Value>(&kubectl_ok(&["version", "-o", "json"])).unwrap()
+            ["serverVersion"]["gitVersion"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let report = json(&devenv(&["version", "-o", "json"]));
     assert_eq!(report["serverVersion"]["gitVersion"], expected.as_str());
     assert_eq!(
@@ -119,7 +118,10 @@ fn version_reports_the_real_server() {
         env!("CARGO_PKG_VERSION")
     );
     let text = stdout(&devenv(&["version"]));
-    assert!(text.contains(&format!("Server Version: {expected}")), "{text}");
+    assert!(
+        text.contains(&format!("Server Version: {expected}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -131,7 +133,9 @@ fn status_says_plainly_when_there_is_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     assert!(
-        stderr(&out).contains(&format!("No kubectl-devenv stacks found in namespace \"{ns}\"")),
+        stderr(&out).contains(&format!(
+            "No kubectl-devenv stacks found in namespace \"{ns}\""
+        )),
         "{}",
         stderr(&out)
     );
@@ -147,7 +151,14 @@ fn status_lists_managed_workloads_only() {
     let stack = unique("stack");
     kubectl_apply(&managed_deployment(&ns, &stack, "mysql"));
     // An unlabelled neighbour that status must not list.
-    kubectl_ok(&["-n", &ns, "create", "deployment", "foreign", "--image=nginx"]);
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "create",
+        "deployment",
+        "foreign",
+        "--image=nginx",
+    ]);
     rollout(&ns, "mysql");
 
     let report = json(&devenv(&["status", "-n", &ns, "-o", "json"]));
@@ -184,7 +195,15 @@ fn status_lists_managed_workloads_only() {
     assert!(yaml.contains("component: mysql"), "{yaml}");
 
     // --stack narrows to one stack; another stack name finds nothing.
-    let other = json(&devenv(&["status", "--stack", "no-such-stack", "-n", &ns, "-o", "json"]));
+    let other = json(&devenv(&[
+        "status",
+        "--stack",
+        "no-such-stack",
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]));
     assert_eq!(other["components"], serde_json::json!([]));
     kubectl(&["delete", "namespace", &ns, "--wait=false"]);
 }
@@ -223,9 +242,15 @@ fn context_and_user_select_credentials() {
         &format!("forbidden: cannot list deployments in namespace \"{ns}\""),
     );
     assert!(
-        devenv(&["--context", "testbed-restricted", "status", "-n", "restricted-b"])
-            .status
-            .success()
+        devenv(&[
+            "--context",
+            "testbed-restricted",
+            "status",
+            "-n",
+            "restricted-b"
+        ])
+        .status
+        .success()
     );
     // --user overrides the context's user.
     let out = devenv(&["--user", "restricted", "status", "-n", &ns]);
@@ -273,7 +298,10 @@ fn kubeconfig_flag_and_kubeconfig_merge() {
         .env("KUBECONFIG", &list)
         .output()
         .unwrap();
-    assert_error(&out, "forbidden: cannot list deployments in namespace \"default\"");
+    assert_error(
+        &out,
+        "forbidden: cannot list deployments in namespace \"default\"",
+    );
     let out = Command::new(devenv_bin())
         .args(["--context", "testbed", "status", "-n", "default"])
         .env("KUBECONFIG", &list)
@@ -296,7 +324,10 @@ fn a_wrong_token_is_unauthorized() {
     require_cluster();
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig_copy(dir.path(), "testbed");
-    set_in(&kc, &["set-credentials", "intruder", "--token=not-a-valid-token"]);
+    set_in(
+        &kc,
+        &["set-credentials", "intruder", "--token=not-a-valid-token"],
+    );
     set_in(&kc, &["set-context", "testbed", "--user=intruder"]);
     let out = devenv(&["--kubeconfig", kc.to_str().unwrap(), "status"]);
     assert_error(&out, "You must be logged in to the server (Unauthorized)");
@@ -311,14 +342,25 @@ fn an_unreachable_server_fails_fast_and_names_the_url() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    set_in(&kc, &["set-cluster", "testbed", &format!("--server=https://127.0.0.1:{port}")]);
+    set_in(
+        &kc,
+        &[
+            "set-cluster",
+            "testbed",
+            &format!("--server=https://127.0.0.1:{port}"),
+        ],
+    );
     let started = Instant::now();
     let out = devenv(&["--kubeconfig", kc.to_str().unwrap(), "status"]);
     assert_error(
         &out,
         &format!("unable to connect to the server at https://127.0.0.1:{port}"),
     );
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -335,7 +377,14 @@ fn a_silent_server_fails_within_the_request_timeout() {
             held.push(stream);
         }
     });
-    set_in(&kc, &["set-cluster", "testbed", &format!("--server=https://127.0.0.1:{port}")]);
+    set_in(
+        &kc,
+        &[
+            "set-cluster",
+            "testbed",
+            &format!("--server=https://127.0.0.1:{port}"),
+        ],
+    );
     let started = Instant::now();
     let out = devenv(&[
         "--kubeconfig",
@@ -347,5 +396,9 @@ fn a_silent_server_fails_within_the_request_timeout() {
     assert_error(&out, &format!("https://127.0.0.1:{port}"));
     assert!(stderr(&out).contains("2s"), "{}", stderr(&out));
     // Bounded by the timeout (plus process start), never a hang.
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -94,6 +94,10 @@ impl ComponentService {
         })
     }
 
+    fn forwardable(&self) -> bool {
+        !self.ports.is_empty() && !self.selector.is_empty()
+    }
+
     fn place(&self) -> String {
         if self.stack.is_empty() {
             format!("service {}/{}", self.namespace, self.name)
@@ -136,7 +140,13 @@ pub fn select_services(
             "no kubectl-devenv components found {scope}; create a stack with `kubectl devenv up`"
         )));
     }
-    let mut chosen: Vec<ComponentService> = if all { found.to_vec() } else { Vec::new() };
+    // `--all` passes over what cannot be forwarded (an ExternalName alias,
+    // a UDP-only Service); a component named explicitly must be forwardable.
+    let mut chosen: Vec<ComponentService> = if all {
+        found.iter().filter(|s| s.forwardable()).cloned().collect()
+    } else {
+        Vec::new()
+    };
     for component in wanted {
         let matching: Vec<&ComponentService> =
             found.iter().filter(|s| &s.component == component).collect();
@@ -655,6 +665,16 @@ spec:
             "{message}"
         );
         assert!(message.contains("--stack"), "{message}");
+    }
+
+    #[test]
+    fn all_skips_services_without_pods_but_a_named_one_is_an_error() {
+        let mut alias = service("mysql", "shop", "dev", &[3306]);
+        alias.selector.clear();
+        let found = [alias, service("redis", "shop", "test", &[6379])];
+        let all = select_services(&found, &[], true, "x").unwrap();
+        assert_eq!(names(&all), ["redis"]);
+        assert!(select_services(&found, &["mysql".into()], false, "x").is_err());
     }
 
     #[test]

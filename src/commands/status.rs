@@ -94,7 +94,9 @@ pub async fn collect(cluster: &Cluster, stack: Option<&str>) -> Result<Vec<Compo
         None => labels::managed_selector(),
     };
     let params = ListParams::default().labels(&selector);
-    let scope = cluster.namespace_from_flag.then_some(cluster.namespace.as_str());
+    let scope = cluster
+        .namespace_from_flag
+        .then_some(cluster.namespace.as_str());
     let deployments: Api<Deployment> = scoped_api(cluster, scope);
     let statefulsets: Api<StatefulSet> = scoped_api(cluster, scope);
     let pods: Api<Pod> = scoped_api(cluster, scope);
@@ -109,21 +111,33 @@ pub async fn collect(cluster: &Cluster, stack: Option<&str>) -> Result<Vec<Compo
     let architectures = node_architectures(cluster).await;
 
     let mut workloads: Vec<Workload> = Vec::new();
-    workloads.extend(deployments.items.into_iter().map(|d| Workload {
-        kind: "Deployment",
-        desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        ready: d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
-        selector: d.spec.as_ref().map(|s| s.selector.clone()),
-        pod_spec: d.spec.and_then(|s| s.template.spec),
-        metadata: d.metadata,
+    workloads.extend(deployments.items.into_iter().map(|d| {
+        Workload {
+            kind: "Deployment",
+            desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            ready: d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+            selector: d.spec.as_ref().map(|s| s.selector.clone()),
+            pod_spec: d.spec.and_then(|s| s.template.spec),
+            metadata: d.metadata,
+        }
     }));
-    workloads.extend(statefulsets.items.into_iter().map(|s| Workload {
-        kind: "StatefulSet",
-        desired: s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        ready: s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
-        selector: s.spec.as_ref().map(|s| s.selector.clone()),
-        pod_spec: s.spec.and_then(|s| s.template.spec),
-        metadata: s.metadata,
+    workloads.extend(statefulsets.items.into_iter().map(|s| {
+        Workload {
+            kind: "StatefulSet",
+            desired: s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            ready: s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+            selector: s.spec.as_ref().map(|s| s.selector.clone()),
+            pod_spec: s.spec.and_then(|s| s.template.spec),
+            metadata: s.metadata,
+        }
     }));
     let mut rows: Vec<ComponentStatus> = workloads
         .iter()
@@ -256,7 +270,11 @@ fn selects(selector: Option<&LabelSelector>, pod: &Pod) -> bool {
     let Some(selector) = selector else {
         return false;
     };
-    if selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+    if selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
         return false;
     }
     let wanted = selector.match_labels.clone().unwrap_or_default();

@@ -77,7 +77,10 @@ pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
         client.version, client.commit, client.target
     );
     if let Some(server) = &report.server_version {
-        println!("Server Version: {} ({})", server.git_version, server.platform);
+        println!(
+            "Server Version: {} ({})",
+            server.git_version, server.platform
+        );
     }
     Ok(())
 }
