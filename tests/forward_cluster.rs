@@ -750,3 +750,54 @@ fn an_idle_connection_stays_usable_across_keepalives() {
     );
     assert!(!forward.stderr().contains("ended:"), "{}", forward.stderr());
 }
+
+/// The Services `kubectl devenv up` renders (StatefulSets behind named
+/// target ports, an ExternalName alias in the dev namespace) forward as is.
+#[test]
+fn forward_all_of_a_stack_made_by_up() {
+    require_cluster();
+    let stack = unique("fwdup");
+    let (dev, test) = (format!("{stack}-dev"), format!("{stack}-test"));
+    let _cleanup = [Namespace(dev.clone()), Namespace(test.clone())];
+    let out = devenv(&[
+        "up",
+        "--components",
+        "mysql,redis",
+        "--name",
+        &stack,
+        "--dev-namespace",
+        &dev,
+        "--test-namespace",
+        &test,
+        "--skip-arch-check",
+        "-y",
+    ]);
+    assert!(out.status.success(), "up failed: {}", stderr(&out));
+
+    let forward = Forwarding::start(&["--stack", &stack, "--all"], 2);
+    let user = testbed_env("TESTBED_MARIADB_USER");
+    let password = format!("-p{}", testbed_env("TESTBED_MARIADB_PASSWORD"));
+    let mysql_port = forward.port("mysql");
+    let answer = run_ok(
+        "mysql",
+        &[
+            "--protocol=TCP",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &mysql_port,
+            "-u",
+            &user,
+            &password,
+            "--connect-timeout=20",
+            "-N",
+            "-B",
+            "-e",
+            "SELECT 1 + 1",
+        ],
+    );
+    assert_eq!(answer, "2");
+    assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
+    let out = devenv(&["down", "--stack", &stack, "--purge", "-y"]);
+    assert!(out.status.success(), "down failed: {}", stderr(&out));
+}

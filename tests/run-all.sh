@@ -57,6 +57,6 @@ fi
 step "cluster tests"
 # kubectl finds the plugin (and its completion shim) on PATH, as after an install.
 export PATH=$root/target/debug:$root/completions:$PATH
-cargo test --features cluster-tests
+cargo test --features cluster-tests --no-fail-fast
 
 step "all tests passed in $((SECONDS - started))s"
