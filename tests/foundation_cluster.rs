@@ -19,6 +19,14 @@ fn kubeconfig_copy(dir: &Path, context: &str) -> PathBuf {
     path
 }
 
+/// The test bed kubeconfig, pointed at another local port.
+fn kubeconfig_for_port(dir: &Path, port: u16) -> PathBuf {
+    let kc = kubeconfig_copy(dir, "testbed");
+    let server = format!("--server=https://127.0.0.1:{port}");
+    set_in(&kc, &["set-cluster", "testbed", &server]);
+    kc
+}
+
 fn set_in(kubeconfig: &Path, args: &[&str]) {
     let mut all = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "config"];
     all.extend_from_slice(args);
@@ -337,19 +345,11 @@ fn a_wrong_token_is_unauthorized() {
 fn an_unreachable_server_fails_fast_and_names_the_url() {
     require_cluster();
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig_copy(dir.path(), "testbed");
     // A port nothing listens on: refused at once.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    set_in(
-        &kc,
-        &[
-            "set-cluster",
-            "testbed",
-            &format!("--server=https://127.0.0.1:{port}"),
-        ],
-    );
+    let kc = kubeconfig_for_port(dir.path(), port);
     let started = Instant::now();
     let out = devenv(&["--kubeconfig", kc.to_str().unwrap(), "status"]);
     assert_error(
@@ -367,7 +367,6 @@ fn an_unreachable_server_fails_fast_and_names_the_url() {
 fn a_silent_server_fails_within_the_request_timeout() {
     require_cluster();
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig_copy(dir.path(), "testbed");
     // Accepts connections and never answers, like a black-holed load balancer.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
@@ -377,14 +376,7 @@ fn a_silent_server_fails_within_the_request_timeout() {
             held.push(stream);
         }
     });
-    set_in(
-        &kc,
-        &[
-            "set-cluster",
-            "testbed",
-            &format!("--server=https://127.0.0.1:{port}"),
-        ],
-    );
+    let kc = kubeconfig_for_port(dir.path(), port);
     let started = Instant::now();
     let out = devenv(&[
         "--kubeconfig",
