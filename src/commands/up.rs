@@ -53,9 +53,12 @@ pub struct UpArgs {
     #[arg(long, value_enum, value_name = "ARCH")]
     pub arch: Option<Arch>,
 
-    /// Do not refuse a target architecture that no node has
+    /// Do not refuse a target architecture that no node has, nor images without a variant for it
     #[arg(long)]
     pub skip_arch_check: bool,
+
+    #[command(flatten)]
+    pub registry: crate::registry::RegistryArgs,
 
     /// Apply without asking for confirmation (required when there is no terminal)
     #[arg(short = 'y', long)]
@@ -335,6 +338,9 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     check_namespaces(cluster, spec, args.timeout).await?;
     if !args.skip_arch_check {
         check_target_arch(cluster, spec).await?;
+        let target: Vec<String> = spec.target_arch.iter().map(ToString::to_string).collect();
+        crate::registry::gate::run(cluster, &spec.images(), &target, &args.registry.options())
+            .await?;
     }
     let storage = storage_plan(cluster, spec).await?;
     let existing = existing_credentials(cluster, spec).await?;
