@@ -44,6 +44,8 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Forward local ports to the stack's components, following their Ready pods
     Forward(commands::forward::ForwardArgs),
+    /// Print a database component's generated credentials (never printed elsewhere)
+    Credentials(commands::credentials::CredentialsArgs),
     /// Print a shell completion script, the kubectl plugin-completion shim, or the man page
     Completion(commands::completion::CompletionArgs),
 }

@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Down(args) => commands::down::run(global, args).await,
         Command::Logs(args) => commands::logs::run(global, args).await,
         Command::Shell(args) => commands::shell::run(global, args).await,
+        Command::Credentials(args) => commands::credentials::run(global, args).await,
         Command::Check(args) => commands::check::run(global, args).await,
         Command::Forward(args) => commands::forward::run(global, args).await,
         Command::Completion(args) => commands::completion::run(args),

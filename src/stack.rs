@@ -1,11 +1,11 @@
 //! Finding a stack's namespaces, Services and pods in the cluster by their
 //! labels, for the commands that act on a running stack (`down`, `logs`,
-//! `shell`).
+//! `shell`, `credentials`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
@@ -87,6 +87,34 @@ pub async fn component_pods(
     }
     pods.sort_by_key(|p| p.name_any());
     Ok(pods)
+}
+
+/// The credentials Secret of a database component. `up` keeps identical
+/// copies in the dev and test namespaces; either one will do.
+pub async fn component_secret(
+    cluster: &Cluster,
+    stack: Option<&str>,
+    component: &str,
+) -> Result<Secret> {
+    let selector = format!(
+        "{},{}={component}",
+        scope_selector(stack),
+        labels::COMPONENT
+    );
+    let name = crate::render::credentials_secret_name(component);
+    let secrets: Vec<Secret> = list_in_scope::<Secret>(cluster, "secrets", &selector)
+        .await?
+        .into_iter()
+        .filter(|s| s.name_any() == name)
+        .collect();
+    let stacks = stacks_of(&secrets);
+    if stack.is_none() && stacks.len() > 1 {
+        return Err(ambiguous(component, &stacks));
+    }
+    secrets
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Other(not_found(cluster, stack, component, "credentials")))
 }
 
 fn scope_selector(stack: Option<&str>) -> String {

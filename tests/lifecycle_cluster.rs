@@ -951,3 +951,53 @@ fn removing_a_component_from_the_spec_removes_it_from_the_stack() {
             .success()
     );
 }
+
+#[test]
+fn credentials_are_printed_only_when_asked_for() {
+    let stack = Stack::new("lc-creds");
+    let up = stack.run(&[
+        "up",
+        "--components",
+        "mariadb,redis",
+        "--name",
+        &stack.name,
+        "--dev-namespace",
+        &stack.dev,
+        "--test-namespace",
+        &stack.test,
+        "--yes",
+    ]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let password = kubectl_ok(&[
+        "get",
+        "secret",
+        "-n",
+        &stack.test,
+        "mariadb-credentials",
+        "-o",
+        "go-template={{.data.password | base64decode}}",
+    ]);
+    assert!(password.len() >= 16, "generated password: {password:?}");
+    for text in [stdout(&up), stderr(&up)] {
+        assert!(!text.contains(&password), "up printed the password");
+    }
+    let shown: serde_json::Value = serde_json::from_str(&stack.run_ok(&[
+        "credentials",
+        "mariadb",
+        "--stack",
+        &stack.name,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(shown["password"], password.as_str());
+    assert_eq!(shown["username"], "app");
+    assert_eq!(shown["database"], "app");
+    let table = stack.run_ok(&["credentials", "mariadb", "--stack", &stack.name]);
+    assert!(table.starts_with("KEY"), "{table}");
+    assert_error(
+        &stack.run(&["credentials", "redis", "--stack", &stack.name]),
+        "no credentials for component \"redis\"",
+    );
+    stack.run_ok(&["down", "--stack", &stack.name, "--purge", "--yes"]);
+}

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completion;
+pub mod credentials;
 pub mod down;
 pub mod forward;
 pub mod logs;

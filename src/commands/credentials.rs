@@ -1,0 +1,65 @@
+//! `kubectl devenv credentials <component>`: the generated database
+//! credentials, which no other command prints. Asking for them is the point.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::client::Cluster;
+use crate::error::{Error, Result};
+use crate::{output, stack};
+
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    /// The database component (mysql, mariadb, postgres, ...)
+    #[arg(value_name = "COMPONENT")]
+    pub component: String,
+
+    /// The stack (default: the one in ./devenv.yaml, else the only one with this component)
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
+    let cluster = Cluster::connect(global).await?;
+    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;
+    let values = decode(secret.data.unwrap_or_default())?;
+    if let Some(text) = output::structured(global.output, &values)? {
+        print!("{text}");
+        return Ok(());
+    }
+    let mut table = output::table(["KEY", "VALUE"]);
+    for (key, value) in &values {
+        table.add_row([key, value]);
+    }
+    output::print_table(&table);
+    Ok(())
+}
+
+fn decode(data: BTreeMap<String, k8s_openapi::ByteString>) -> Result<BTreeMap<String, String>> {
+    data.into_iter()
+        .map(|(key, value)| {
+            String::from_utf8(value.0)
+                .map(|text| (key.clone(), text))
+                .map_err(|_| Error::Other(format!("credential \"{key}\" is not text")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_text_values_and_refuses_binary_ones() {
+        let data = BTreeMap::from([(
+            "password".to_owned(),
+            k8s_openapi::ByteString(b"s3cret".to_vec()),
+        )]);
+        assert_eq!(decode(data).unwrap()["password"], "s3cret");
+        let binary = BTreeMap::from([("key".to_owned(), k8s_openapi::ByteString(vec![0xff]))]);
+        assert!(decode(binary).is_err());
+    }
+}
