@@ -75,7 +75,7 @@ bench() {
 while read -r image; do "$crane" manifest "\$image" >/dev/null; done <"$work/images"
 EOF
   # No cluster: only the registry work is compared. Cold: a fresh platform
-  # cache each run (HEAD + GETs); warm: HEADs only.
+  # cache each run (manifest and config GETs, no HEAD); warm: HEADs only.
   local check="KUBECONFIG=$work/none XDG_CACHE_HOME=$work/cache $devenv check --arch amd64,arm64 --image ${images[*]} >/dev/null 2>&1 || true"
 
   # Every image really is checked: 20 read, 10 lacking arm64.

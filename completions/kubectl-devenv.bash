@@ -22,6 +22,9 @@ _kubectl_devenv() {
             kubectl_devenv,completion)
                 cmd="kubectl_devenv__subcmd__completion"
                 ;;
+            kubectl_devenv,credentials)
+                cmd="kubectl_devenv__subcmd__credentials"
+                ;;
             kubectl_devenv,down)
                 cmd="kubectl_devenv__subcmd__down"
                 ;;
@@ -51,6 +54,9 @@ _kubectl_devenv() {
                 ;;
             kubectl_devenv__subcmd__help,completion)
                 cmd="kubectl_devenv__subcmd__help__subcmd__completion"
+                ;;
+            kubectl_devenv__subcmd__help,credentials)
+                cmd="kubectl_devenv__subcmd__help__subcmd__credentials"
                 ;;
             kubectl_devenv__subcmd__help,down)
                 cmd="kubectl_devenv__subcmd__help__subcmd__down"
@@ -83,7 +89,7 @@ _kubectl_devenv() {
 
     case "${cmd}" in
         kubectl_devenv)
-            opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version up down logs shell version status check forward completion help"
+            opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version up down logs shell version status check forward credentials completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +219,60 @@ _kubectl_devenv() {
                 return 0
             fi
             case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl_devenv__subcmd__credentials)
+            opts="-n -o -v -h -V --stack --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -389,7 +449,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__help)
-            opts="up down logs shell version status check forward completion help"
+            opts="up down logs shell version status check forward credentials completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -417,6 +477,20 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__help__subcmd__completion)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl_devenv__subcmd__help__subcmd__credentials)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -713,7 +787,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__up)
-            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --arch --skip-arch-check --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --arch --skip-arch-check --insecure-registry --registry-timeout --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -749,6 +823,14 @@ _kubectl_devenv() {
                     ;;
                 --arch)
                     COMPREPLY=($(compgen -W "amd64 arm64" -- "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -10,8 +10,8 @@
 //!
 //! Everything is generated from [`Cli::command`], so new subcommands and flags are picked up
 //! without changes here. Live values attach by argument id, in any subcommand: a positional
-//! `components` completes the components behind Services (`forward`), a positional
-//! `component` those plus the dev pod (`logs`, `shell`), a `--components` option catalog
+//! `component(s)` completes the components behind Services, plus the dev pod when its help
+//! says it takes the dev pod (`logs`, `shell`); a `--components` option completes catalog
 //! kinds, and `stack` stack names.
 
 use std::collections::BTreeMap;
@@ -582,6 +582,11 @@ fn with_completers_in(
     .mut_subcommands(|sub| with_completers_in(sub, attach))
 }
 
+fn mentions_dev_pod(arg: &clap::Arg) -> bool {
+    arg.get_help()
+        .is_some_and(|help| help.to_string().contains("dev pod"))
+}
+
 /// Where an argument's live values come from, by its id.
 fn lookup_for(arg: &clap::Arg) -> Option<Lookup> {
     let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
@@ -589,10 +594,12 @@ fn lookup_for(arg: &clap::Arg) -> Option<Lookup> {
         ("cluster", false) => LineContext::clusters as _,
         ("user", false) => LineContext::users as _,
         ("namespace", false) => LineContext::namespaces as _,
-        // `forward mysql redis`: components behind a Service. `logs mysql`, `shell`:
-        // one component, where the dev pod counts too.
-        ("components", true) => LineContext::components as _,
-        ("component", true) => LineContext::components_and_dev_pod as _,
+        // `logs dev`, `shell`: an argument whose help says it takes the dev pod offers it.
+        ("component" | "components", true) if mentions_dev_pod(arg) => {
+            LineContext::components_and_dev_pod as _
+        }
+        // `forward mysql redis`, `credentials mysql`: components behind a Service.
+        ("component" | "components", true) => LineContext::components as _,
         // `up --components mysql:8.4,redis`: kinds from the catalog.
         ("components", false) => catalog_kinds as _,
         ("stack", _) => LineContext::stacks as _,
@@ -761,12 +768,15 @@ mod tests {
              spec:\n  components: [{kind: mysql}, {kind: redis, name: cache}]\n",
         )
         .unwrap();
-        // Any subcommand's `component(s)` argument, however deep, gets the completer; a
-        // single `component` also takes the dev pod, `components` (forward) does not.
+        // Any subcommand's `component(s)` argument, however deep, gets the completer; one
+        // whose help mentions the dev pod offers it too.
         let forward = clap::Arg::new("components").num_args(1..);
         let cli = GlobalArgs::augment_args(clap::Command::new(BINARY)).subcommand(
             clap::Command::new("db")
-                .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component")))
+                .subcommand(
+                    clap::Command::new("logs")
+                        .arg(clap::Arg::new("component").help("mysql, ... or the dev pod")),
+                )
                 .subcommand(clap::Command::new("forward").arg(forward)),
         );
         let found = complete_in(cli.clone(), &words(&["db", "logs", ""]), Some(dir.path()));

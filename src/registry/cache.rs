@@ -36,6 +36,14 @@ impl PlatformCache {
         Some(self.dir.as_ref()?.join(file_name(digest)?))
     }
 
+    /// Whether any entry exists: with none, a HEAD for the digest cannot save a GET.
+    pub fn has_entries(&self) -> bool {
+        let Some(dir) = &self.dir else {
+            return false;
+        };
+        std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+    }
+
     pub fn get(&self, digest: &str) -> Option<Vec<Platform>> {
         let bytes = std::fs::read(self.path(digest)?).ok()?;
         serde_json::from_slice(&bytes).ok()
@@ -71,6 +79,7 @@ mod tests {
         let cache = PlatformCache::new(Some(dir.path().join("p")));
         let digest = format!("sha256:{}", "0f".repeat(32));
         assert_eq!(cache.get(&digest), None);
+        assert!(!cache.has_entries());
         let platforms = vec![Platform {
             os: "linux".into(),
             architecture: "arm64".into(),
@@ -78,6 +87,7 @@ mod tests {
         }];
         cache.put(&digest, &platforms);
         assert_eq!(cache.get(&digest), Some(platforms));
+        assert!(cache.has_entries());
     }
 
     #[test]

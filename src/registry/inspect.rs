@@ -1,9 +1,14 @@
-//! Asking registries which platforms an image has: a HEAD for the digest
-//! (free on Docker Hub), the cache by digest, and only on a miss a GET of the
-//! manifest by digest, plus the config blob for single-platform images.
+//! Asking registries which platforms an image has. oci-client does the
+//! bearer-token handshake (Docker Hub's, once per repository); the manifest
+//! and config requests go through one shared keep-alive client, so that a
+//! registry without tokens costs no `/v2/` ping per request. With a platform
+//! cache that has entries, a HEAD gives the digest first (free on Docker Hub)
+//! and only a cache miss GETs the manifest by that digest; with an empty cache
+//! a HEAD could not save the GET, so the manifest is fetched straight away.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,11 +16,13 @@ use k8s_openapi::jiff::Timestamp;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use sha2::{Digest, Sha256};
 
 use super::auth::{self, Credential, CredentialSource};
 use super::cache::PlatformCache;
-use super::platform::{MEDIA_TYPES, ManifestKind, Platform, parse_config, parse_manifest};
+use super::platform::{MEDIA_TYPES, ManifestKind, parse_config, parse_manifest};
 use super::problem::{Failure, ImageError, Target};
 use super::reference::{normalize, plain_http};
 use super::{ImageInfo, RegistryOptions};
@@ -35,11 +42,16 @@ struct RegistryLogin {
 }
 
 struct Inspector {
-    oci: oci_client::Client,
+    /// Built on the first token handshake: each client loads the system's
+    /// trust store, which costs more than a whole check on a local registry.
+    oci: OnceLock<oci_client::Client>,
     http: reqwest::Client,
     insecure: Vec<String>,
+    timeout: Duration,
     logins: BTreeMap<String, RegistryLogin>,
     cache: PlatformCache,
+    /// Whether a HEAD may find the digest in the cache and so save a GET.
+    head_first: bool,
     /// Bounds one image from first request to last, retries included.
     per_image: Duration,
     /// Registries that hand out no bearer tokens (open ones, htpasswd ones):
@@ -89,28 +101,44 @@ impl Inspector {
             .filter(|r| plain_http(r, &options.insecure_registries))
             .cloned()
             .collect();
-        let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain.clone()),
-            connect_timeout: Some(options.timeout.min(CONNECT_TIMEOUT)),
-            read_timeout: Some(options.timeout),
-            user_agent: concat!("kubectl-devenv/", env!("CARGO_PKG_VERSION")),
-            platform_resolver: None,
-            ..Default::default()
-        };
         let http = reqwest::Client::builder()
             .connect_timeout(options.timeout.min(CONNECT_TIMEOUT))
             .read_timeout(options.timeout)
-            .user_agent(config.user_agent)
+            .user_agent(USER_AGENT)
             .build()
             .unwrap_or_default();
+        let cache = PlatformCache::new(options.cache_dir.clone());
         Self {
-            oci: oci_client::Client::new(config),
+            oci: OnceLock::new(),
             http,
             insecure: plain,
+            timeout: options.timeout,
             logins: resolve_logins(registries).await,
-            cache: PlatformCache::new(options.cache_dir.clone()),
+            head_first: cache.has_entries(),
+            cache,
             per_image: options.timeout * (ATTEMPTS + 2),
             token_free: BTreeSet::new(),
+        }
+    }
+
+    fn oci(&self) -> &oci_client::Client {
+        self.oci.get_or_init(|| {
+            oci_client::Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(self.insecure.clone()),
+                connect_timeout: Some(self.timeout.min(CONNECT_TIMEOUT)),
+                read_timeout: Some(self.timeout),
+                user_agent: USER_AGENT,
+                platform_resolver: None,
+                ..Default::default()
+            })
+        })
+    }
+
+    fn scheme(&self, host: &str) -> &'static str {
+        if self.insecure.iter().any(|r| r == host) {
+            "http"
+        } else {
+            "https"
         }
     }
 
@@ -130,13 +158,23 @@ impl Inspector {
         let pings = first_per_registry
             .into_iter()
             .map(|(registry, reference)| async move {
-                let anonymous = RegistryAuth::Anonymous;
-                let auth = self.logins.get(registry).map_or(&anonymous, |l| &l.auth);
-                let answer = self
-                    .oci
-                    .auth(reference, auth, RegistryOperation::Pull)
-                    .await;
-                matches!(answer, Ok(None)).then(|| registry.to_owned())
+                // A static bearer credential is the token: oci-client hands it out unasked.
+                if self
+                    .logins
+                    .get(registry)
+                    .is_some_and(|l| matches!(l.auth, RegistryAuth::Bearer(_)))
+                {
+                    return None;
+                }
+                let host = reference.resolve_registry();
+                let url = format!("{}://{host}/v2/", self.scheme(host));
+                let response = self.http.get(&url).send().await.ok()?;
+                let wants_token = response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+                (!wants_token).then(|| registry.to_owned())
             });
         futures::future::join_all(pings)
             .await
@@ -182,149 +220,186 @@ impl Inspector {
             None
         } else {
             retrying(|| async {
-                self.oci
+                self.oci()
                     .auth(reference, auth, RegistryOperation::Pull)
                     .await
                     .map_err(|err| target.from_oci(err))
             })
             .await?
         };
-        let head = retrying(|| self.head(reference, target, auth, token.as_deref())).await?;
-        let digest = match (head.digest, reference.digest()) {
-            (Some(digest), _) => digest,
-            (None, Some(digest)) => digest.to_owned(),
-            // A registry that omits Docker-Content-Digest: the GET computes it.
-            (None, None) => String::new(),
+        let request = Request {
+            reference,
+            target,
+            auth,
+            token: token.as_deref(),
         };
-        if let Some(platforms) = (!digest.is_empty())
-            .then(|| self.cache.get(&digest))
-            .flatten()
-        {
-            tracing::debug!(
-                "{}: platforms of {digest} from the cache",
-                reference.whole()
-            );
-            return Ok(ImageInfo {
-                reference: reference.whole(),
-                digest,
-                media_type: head.media_type,
-                platforms,
-            });
-        }
-        let by_digest = if digest.is_empty() {
-            reference.clone()
-        } else {
-            reference.clone_with_digest(digest.clone())
-        };
-        let (body, digest) = retrying(|| async {
-            self.oci
-                .pull_manifest_raw(&by_digest, auth, &MEDIA_TYPES)
-                .await
-                .map_err(|err| target.from_oci(err))
-        })
-        .await
-        .map_err(|err| match err {
-            ImageError::RateLimited { .. } => head.rate_limit.clone(),
-            other => other,
-        })?;
-        let platforms = match parse_manifest(&body).map_err(|m| registry_error(target, m))? {
-            ManifestKind::Index(platforms) => platforms,
-            ManifestKind::Image { config_digest } => {
-                vec![
-                    self.config_platform(&by_digest, target, auth, &config_digest)
-                        .await?,
-                ]
+        let mut wanted = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_owned();
+        let mut head_media_type = None;
+        if self.head_first {
+            let head = retrying(|| async {
+                let response = self
+                    .send(&request, Method::HEAD, &format!("manifests/{wanted}"))
+                    .await?;
+                Ok(Head {
+                    digest: header_text(response.headers(), "docker-content-digest"),
+                    media_type: header_text(response.headers(), CONTENT_TYPE.as_str()),
+                })
+            })
+            .await?;
+            if let Some(digest) = head.digest.as_deref().or(reference.digest())
+                && let Some(platforms) = self.cache.get(digest)
+            {
+                tracing::debug!(
+                    "{}: platforms of {digest} from the cache",
+                    reference.whole()
+                );
+                return Ok(ImageInfo {
+                    reference: reference.whole(),
+                    digest: digest.to_owned(),
+                    media_type: head.media_type,
+                    platforms,
+                });
             }
-        };
+            // GET what the HEAD saw, even if the tag moves in between.
+            if let Some(digest) = head.digest {
+                wanted = digest;
+            }
+            head_media_type = head.media_type;
+        }
+        let manifest_path = format!("manifests/{wanted}");
+        let manifest = retrying(|| self.fetch(&request, &manifest_path)).await?;
+        let expected = manifest
+            .digest
+            .as_deref()
+            .or(reference.digest())
+            .or(wanted.contains(':').then_some(wanted.as_str()));
+        let digest = verified_digest(&manifest.body, expected)
+            .map_err(|m| registry_error(target, format!("manifest: {m}")))?;
+        let platforms =
+            match parse_manifest(&manifest.body).map_err(|m| registry_error(target, m))? {
+                ManifestKind::Index(platforms) => platforms,
+                ManifestKind::Image { config_digest } => {
+                    let config_path = format!("blobs/{config_digest}");
+                    let config = retrying(|| self.fetch(&request, &config_path)).await?;
+                    verified_digest(&config.body, Some(&config_digest))
+                        .map_err(|m| registry_error(target, format!("config: {m}")))?;
+                    vec![parse_config(&config.body).map_err(|m| registry_error(target, m))?]
+                }
+            };
         self.cache.put(&digest, &platforms);
         Ok(ImageInfo {
             reference: reference.whole(),
             digest,
-            media_type: head.media_type,
+            media_type: manifest.media_type.or(head_media_type),
             platforms,
         })
     }
 
-    /// HEAD on the manifest: its digest and type, and the registry's
-    /// rate-limit headers when it refuses. Made here rather than in
-    /// oci-client, which neither returns headers nor stops at a 404.
-    async fn head(
+    /// One request to the image's repository (`path` is `manifests/<tag>` or
+    /// `blobs/<digest>`), with the token or the basic credentials; anything
+    /// but 200 becomes the failure its status means. Made here rather than in
+    /// oci-client, which pings `/v2/` before each request to a registry
+    /// without tokens, and drops the headers that word a 429.
+    async fn send(
         &self,
-        reference: &Reference,
-        target: &Target,
-        auth: &RegistryAuth,
-        token: Option<&str>,
-    ) -> Result<Head, Failure> {
-        let host = reference.resolve_registry();
-        let scheme = if self.insecure.iter().any(|r| r == host) {
-            "http"
-        } else {
-            "https"
-        };
-        let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
+        request: &Request<'_>,
+        method: Method,
+        path: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let host = request.reference.resolve_registry();
         let url = format!(
-            "{scheme}://{host}/v2/{}/manifests/{tag_or_digest}",
-            reference.repository()
+            "{}://{host}/v2/{}/{path}",
+            self.scheme(host),
+            request.reference.repository()
         );
-        let mut request = self.http.head(&url).header(ACCEPT, MEDIA_TYPES.join(", "));
-        request = match (token, auth) {
-            (Some(token), _) => request.bearer_auth(token),
-            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
-            (None, _) => request,
+        let mut builder = self
+            .http
+            .request(method, &url)
+            .header(ACCEPT, MEDIA_TYPES.join(", "));
+        builder = match (request.token, request.auth) {
+            (Some(token), _) => builder.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => builder.basic_auth(user, Some(password)),
+            (None, _) => builder,
         };
-        let response = request
+        let response = builder
             .send()
             .await
-            .map_err(|err| target.from_transport(&err))?;
+            .map_err(|err| request.target.from_transport(&err))?;
         let status = response.status().as_u16();
-        let headers = response.headers();
         if status != 200 {
-            return Err(target.from_status(status, headers, Timestamp::now()));
+            return Err(request
+                .target
+                .from_status(status, response.headers(), Timestamp::now()));
         }
-        let text = |name| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
-        };
-        Ok(Head {
-            digest: text(reqwest::header::HeaderName::from_static(
-                "docker-content-digest",
-            )),
-            media_type: text(CONTENT_TYPE),
-            rate_limit: target.rate_limited(headers, Timestamp::now()),
-        })
+        Ok(response)
     }
 
-    async fn config_platform(
-        &self,
-        reference: &Reference,
-        target: &Target,
-        auth: &RegistryAuth,
-        config_digest: &str,
-    ) -> Result<Platform, ImageError> {
-        self.oci
-            .store_auth_if_needed(reference.resolve_registry(), auth)
-            .await;
-        let body = retrying(|| async {
-            let mut body = Vec::new();
-            self.oci
-                .pull_blob(reference, config_digest, &mut body)
-                .await
-                .map_err(|err| target.from_oci(err))?;
-            Ok(body)
+    /// A GET with its body (a manifest or a config blob: small documents).
+    async fn fetch(&self, request: &Request<'_>, path: &str) -> Result<Fetched, Failure> {
+        let response = self.send(request, Method::GET, path).await?;
+        let digest = header_text(response.headers(), "docker-content-digest");
+        let media_type = header_text(response.headers(), CONTENT_TYPE.as_str());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| request.target.from_transport(&err))?;
+        Ok(Fetched {
+            body,
+            digest,
+            media_type,
         })
-        .await?;
-        parse_config(&body).map_err(|m| registry_error(target, m))
     }
+}
+
+/// What one image's requests share.
+struct Request<'a> {
+    reference: &'a Reference,
+    target: &'a Target,
+    auth: &'a RegistryAuth,
+    token: Option<&'a str>,
 }
 
 struct Head {
     digest: Option<String>,
     media_type: Option<String>,
-    /// The registry's budget as of the HEAD (Docker Hub sends it on every
-    /// answer), for wording a 429 on the GET, whose headers oci-client drops.
-    rate_limit: ImageError,
+}
+
+struct Fetched {
+    body: bytes::Bytes,
+    digest: Option<String>,
+    media_type: Option<String>,
+}
+
+const USER_AGENT: &str = concat!("kubectl-devenv/", env!("CARGO_PKG_VERSION"));
+
+/// A header's value without parameters (`application/json; charset=utf-8` → `application/json`).
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+}
+
+/// The body's sha256 digest, checked against `expected` when that is a
+/// sha256 digest too: the platforms are cached under it, so a body that
+/// does not match must not be believed.
+fn verified_digest(body: &[u8], expected: Option<&str>) -> Result<String, String> {
+    let hex: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let actual = format!("sha256:{hex}");
+    match expected {
+        Some(expected) if expected.starts_with("sha256:") && expected != actual => {
+            Err(format!("the content's digest is {actual}, not {expected}"))
+        }
+        Some(expected) => Ok(expected.to_owned()),
+        None => Ok(actual),
+    }
 }
 
 fn registry_error(target: &Target, message: String) -> ImageError {
@@ -437,6 +512,24 @@ mod tests {
             reset: None,
             limit: None,
         }
+    }
+
+    #[test]
+    fn digests_are_computed_and_checked() {
+        let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(verified_digest(b"", None).as_deref(), Ok(empty));
+        assert_eq!(verified_digest(b"", Some(empty)).as_deref(), Ok(empty));
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        assert!(
+            verified_digest(b"", Some(&wrong))
+                .unwrap_err()
+                .contains(empty)
+        );
+        // Other algorithms are trusted as given.
+        assert_eq!(
+            verified_digest(b"", Some("sha512:ab")).as_deref(),
+            Ok("sha512:ab")
+        );
     }
 
     #[tokio::test]
