@@ -272,11 +272,12 @@ impl Inspector {
         }
         let manifest_path = format!("manifests/{wanted}");
         let manifest = retrying(|| self.fetch(&request, &manifest_path)).await?;
-        let expected = manifest
-            .digest
-            .as_deref()
-            .or(reference.digest())
-            .or(wanted.contains(':').then_some(wanted.as_str()));
+        // The digest asked for (by the reference or the HEAD) binds the body;
+        // else the registry's header, else the body's own hash.
+        let expected = wanted
+            .contains(':')
+            .then_some(wanted.as_str())
+            .or(manifest.digest.as_deref());
         let digest = verified_digest(&manifest.body, expected)
             .map_err(|m| registry_error(target, format!("manifest: {m}")))?;
         let platforms =
