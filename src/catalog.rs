@@ -128,6 +128,12 @@ pub fn find(kind: &str) -> Option<&'static Entry> {
     entries().iter().find(|e| e.kind == kind)
 }
 
+/// The php entry, which the dev pod is built from; the embedded catalog
+/// always has it (a unit test checks).
+pub fn php() -> &'static Entry {
+    find("php").expect("php is in the catalog")
+}
+
 /// `php, mysql, ...` for error messages.
 pub fn kinds() -> String {
     entries()

@@ -469,7 +469,7 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
 }
 
 fn dev_pod(spec: &Spec) -> Deployment {
-    let php = catalog::find("php").expect("php is in the catalog");
+    let php = catalog::php();
     let labels = stack_labels(spec, DEV_COMPONENT);
     let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
     let env = dev_env(spec);

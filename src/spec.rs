@@ -166,7 +166,7 @@ impl Spec {
             out += &format!("  targetArch: {arch}\n");
         }
         out += &format!("  dev:\n    version: \"{}\"\n", self.dev.version);
-        let php = catalog::find("php").expect("php is in the catalog");
+        let php = catalog::php();
         if self.dev.image != php.image_for(&self.dev.version) {
             out += &format!("    image: {}\n", self.dev.image);
         }
@@ -444,7 +444,7 @@ impl File {
 }
 
 fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
-    let php = catalog::find("php").expect("php is in the catalog");
+    let php = catalog::php();
     let dev = dev.unwrap_or(FileDev {
         version: None,
         image: None,

@@ -64,7 +64,7 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
         let version = pick_version(&theme, entry, &format!("{} version", entry.kind))?;
         components.push((entry.kind.clone(), Some(version)));
     }
-    let php = catalog::find("php").expect("php is in the catalog");
+    let php = catalog::php();
     let dev_version = pick_version(&theme, php, "PHP version of the dev pod")?;
 
     let dev_namespace = ask_namespace(&theme, "Dev namespace", &defaults.dev_namespace, None)?;
