@@ -295,6 +295,30 @@ fn run_ok(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// One SQL statement through a forwarded port with the real `mysql` client, as
+/// the test bed's MariaDB user; returns the batch output.
+fn mysql_query(port: &str, sql: &str, database: Option<&str>) -> String {
+    let user = testbed_env("TESTBED_MARIADB_USER");
+    let password = format!("-p{}", testbed_env("TESTBED_MARIADB_PASSWORD"));
+    let mut args = vec![
+        "--protocol=TCP",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        port,
+        "-u",
+        &user,
+        &password,
+        "--connect-timeout=20",
+        "-N",
+        "-B",
+        "-e",
+        sql,
+    ];
+    args.extend(database);
+    run_ok("mysql", &args)
+}
+
 #[test]
 fn usage_without_components_exits_with_two() {
     let out = devenv(&["forward"]);
@@ -334,28 +358,11 @@ fn sql_and_redis_through_one_forward_of_two_components() {
             .then_some(())
     });
 
-    let user = testbed_env("TESTBED_MARIADB_USER");
-    let password = format!("-p{}", testbed_env("TESTBED_MARIADB_PASSWORD"));
     let database = testbed_env("TESTBED_MARIADB_DATABASE");
-    let mysql_port = forward.port("mysql");
-    let answer = run_ok(
-        "mysql",
-        &[
-            "--protocol=TCP",
-            "-h",
-            "127.0.0.1",
-            "-P",
-            &mysql_port,
-            "-u",
-            &user,
-            &password,
-            "--connect-timeout=20",
-            "-N",
-            "-B",
-            "-e",
-            "SELECT 6 * 7, DATABASE()",
-            &database,
-        ],
+    let answer = mysql_query(
+        &forward.port("mysql"),
+        "SELECT 6 * 7, DATABASE()",
+        Some(&database),
     );
     assert_eq!(answer, format!("42\t{database}"));
 
@@ -775,27 +782,7 @@ fn forward_all_of_a_stack_made_by_up() {
     assert!(out.status.success(), "up failed: {}", stderr(&out));
 
     let forward = Forwarding::start(&["--stack", &stack, "--all"], 2);
-    let user = testbed_env("TESTBED_MARIADB_USER");
-    let password = format!("-p{}", testbed_env("TESTBED_MARIADB_PASSWORD"));
-    let mysql_port = forward.port("mysql");
-    let answer = run_ok(
-        "mysql",
-        &[
-            "--protocol=TCP",
-            "-h",
-            "127.0.0.1",
-            "-P",
-            &mysql_port,
-            "-u",
-            &user,
-            &password,
-            "--connect-timeout=20",
-            "-N",
-            "-B",
-            "-e",
-            "SELECT 1 + 1",
-        ],
-    );
+    let answer = mysql_query(&forward.port("mysql"), "SELECT 1 + 1", None);
     assert_eq!(answer, "2");
     assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
     let out = devenv(&["down", "--stack", &stack, "--purge", "-y"]);

@@ -323,24 +323,23 @@ impl LineContext {
     }
 
     fn clusters(&self) -> Vec<CompletionCandidate> {
-        load_kubeconfig(self.kubeconfig())
-            .map(|config| {
-                config
-                    .clusters
-                    .iter()
-                    .map(|c| CompletionCandidate::new(&c.name))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.kubeconfig_names(|config| config.clusters.iter().map(|c| c.name.clone()).collect())
     }
 
     fn users(&self) -> Vec<CompletionCandidate> {
+        self.kubeconfig_names(|config| config.auth_infos.iter().map(|u| u.name.clone()).collect())
+    }
+
+    /// Names picked from the kubeconfig; none when it cannot be read.
+    fn kubeconfig_names(
+        &self,
+        names: impl FnOnce(&kube::config::Kubeconfig) -> Vec<String>,
+    ) -> Vec<CompletionCandidate> {
         load_kubeconfig(self.kubeconfig())
             .map(|config| {
-                config
-                    .auth_infos
-                    .iter()
-                    .map(|u| CompletionCandidate::new(&u.name))
+                names(&config)
+                    .into_iter()
+                    .map(CompletionCandidate::new)
                     .collect()
             })
             .unwrap_or_default()
