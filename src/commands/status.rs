@@ -108,8 +108,6 @@ pub async fn collect(cluster: &Cluster, stack: Option<&str>) -> Result<Vec<Compo
         cluster.call(action("pods"), pods.list(&params)),
     );
     let (deployments, statefulsets, pods) = (deployments?, statefulsets?, pods?);
-    let architectures = node_architectures(cluster).await;
-
     let mut workloads: Vec<Workload> = Vec::new();
     workloads.extend(deployments.items.into_iter().map(|d| {
         Workload {
@@ -139,6 +137,12 @@ pub async fn collect(cluster: &Cluster, stack: Option<&str>) -> Result<Vec<Compo
             metadata: s.metadata,
         }
     }));
+    // Nodes only matter for pods to place; an empty listing needs no warning.
+    let architectures = if workloads.is_empty() {
+        None
+    } else {
+        node_architectures(cluster).await
+    };
     let mut rows: Vec<ComponentStatus> = workloads
         .iter()
         .map(|w| w.status(&pods.items, architectures.as_ref()))
@@ -178,7 +182,7 @@ async fn node_architectures(cluster: &Cluster) -> Option<BTreeMap<String, String
                 .collect(),
         ),
         Err(err) => {
-            tracing::warn!("cannot read node architectures: {err}");
+            eprintln!("Warning: cannot read the nodes' architectures ({err}); ARCH shows ?");
             None
         }
     }
