@@ -107,29 +107,16 @@ impl Stack {
         ])
     }
 
-    /// Ready replicas of a workload, as the controllers report them.
-    fn ready(&self, namespace: &str, kind: &str, name: &str) -> String {
-        kubectl_ok(&[
-            "get",
-            kind,
-            "-n",
-            namespace,
-            name,
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ])
-    }
-
     fn assert_all_ready(&self, components: &[(&str, &str)]) {
         for (kind, name) in components {
             assert_eq!(
-                self.ready(&self.test, kind, name),
+                ready_replicas(&self.test, kind, name),
                 "1",
                 "{kind}/{name} not ready"
             );
         }
         assert_eq!(
-            self.ready(&self.dev, "deployment", "dev"),
+            ready_replicas(&self.dev, "deployment", "dev"),
             "1",
             "dev pod not ready"
         );
@@ -498,7 +485,7 @@ fn without_a_terminal_up_and_down_name_the_missing_flag() {
         "refusing to delete without confirmation: there is no terminal to ask; pass --yes",
     );
     // Nothing was deleted.
-    assert_eq!(stack.ready(&stack.test, "statefulset", "redis"), "1");
+    assert_eq!(ready_replicas(&stack.test, "statefulset", "redis"), "1");
 }
 
 #[test]
@@ -722,9 +709,9 @@ fn failing_status(
     .to_string()
 }
 
-fn wait_until_not_ready(namespace: &str, kind: &str, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while kubectl_ok(&[
+/// Ready replicas of a workload, as the controllers report them.
+fn ready_replicas(namespace: &str, kind: &str, name: &str) -> String {
+    kubectl_ok(&[
         "get",
         kind,
         "-n",
@@ -732,8 +719,12 @@ fn wait_until_not_ready(namespace: &str, kind: &str, name: &str) {
         name,
         "-o",
         "jsonpath={.status.readyReplicas}",
-    ]) == "1"
-    {
+    ])
+}
+
+fn wait_until_not_ready(namespace: &str, kind: &str, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready_replicas(namespace, kind, name) == "1" {
         assert!(Instant::now() < deadline, "{kind}/{name} stayed ready");
         std::thread::sleep(Duration::from_millis(200));
     }
