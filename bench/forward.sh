@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark: `kubectl devenv forward` vs `kubectl port-forward` vs direct
-# loopback, in one run against the test bed (kwok forwards the pod's 6379 to
-# the real Redis on this machine, so all three reach the same server).
+# Benchmark: `kubectl devenv forward` (over SPDY, its default, and over
+# WebSocket) vs `kubectl port-forward` vs direct loopback, in one run against
+# the test bed (kwok forwards the pod's 6379 to the real Redis on this
+# machine, so every path reaches the same server).
 #
 # Measures, each as the median of $RUNS runs:
 #   - bulk throughput: SET and GET of a $BULK_MB MiB value;
@@ -72,25 +73,31 @@ spec:
 EOF
 "$kubectl" wait --for=condition=Ready pod -l "$selector" -n "$ns" --timeout=60s >/dev/null
 
-# Both forwards on ports the system picks.
+# All forwards on ports the system picks: kubectl-devenv over SPDY (its
+# default) and over WebSocket, and kubectl port-forward.
 "$devenv" forward -v -n "$ns" redis -p redis=0 >"$work/devenv.out" 2>"$work/devenv.err" &
 devenv_pid=$!
 pids+=("$devenv_pid")
+"$devenv" forward --protocol websocket -n "$ns" redis -p redis=0 >"$work/devenv_ws.out" 2>"$work/devenv_ws.err" &
+devenv_ws_pid=$!
+pids+=("$devenv_ws_pid")
 "$kubectl" port-forward -n "$ns" svc/bench-redis :6379 >"$work/kubectl.out" 2>"$work/kubectl.err" &
 kubectl_pid=$!
 pids+=("$kubectl_pid")
 for _ in $(seq 300); do
-  grep -q '^redis ' "$work/devenv.out" 2>/dev/null && grep -q 'Forwarding from 127.0.0.1' "$work/kubectl.out" 2>/dev/null && break
+  grep -q '^redis ' "$work/devenv.out" 2>/dev/null && grep -q '^redis ' "$work/devenv_ws.out" 2>/dev/null &&
+    grep -q 'Forwarding from 127.0.0.1' "$work/kubectl.out" 2>/dev/null && break
   sleep 0.1
 done
 devenv_port=$(awk '/^redis /{n=split($2, a, ":"); print a[n]}' "$work/devenv.out")
+devenv_ws_port=$(awk '/^redis /{n=split($2, a, ":"); print a[n]}' "$work/devenv_ws.out")
 kubectl_port=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$work/kubectl.out" | head -1)
-[[ -n $devenv_port && -n $kubectl_port ]] || {
+[[ -n $devenv_port && -n $devenv_ws_port && -n $kubectl_port ]] || {
   echo "error: a forward did not start" >&2
   cat "$work"/*.out "$work"/*.err >&2
   exit 1
 }
-echo "devenv forward on $devenv_port (pid $devenv_pid), kubectl port-forward on $kubectl_port (pid $kubectl_pid), direct $direct_port" >&2
+echo "devenv forward on $devenv_port (pid $devenv_pid), over WebSocket on $devenv_ws_port (pid $devenv_ws_pid), kubectl port-forward on $kubectl_port (pid $kubectl_pid), direct $direct_port" >&2
 
 cat >"$work/probe.py" <<'PY'
 """Measurements over plain sockets, so that the client costs the same on every path."""
@@ -307,10 +314,10 @@ medians() {
   echo "${cols[*]}"
 }
 
-# Runs interleave the three paths, so that a busy moment on the machine
+# Runs interleave the paths, so that a busy moment on the machine
 # does not fall on one path only.
 declare -A bulk lat rss
-paths=(devenv kubectl direct)
+paths=(devenv devenv_ws kubectl direct)
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS..." >&2
   for path in "${paths[@]}"; do
@@ -324,6 +331,7 @@ for path in "${paths[@]}"; do
   lat[$path]=$(medians "$work/lat.$path" 5)
 done
 rss[devenv]=$(probe rss "$devenv_port" "$devenv_pid" 100)
+rss[devenv_ws]=$(probe rss "$devenv_ws_port" "$devenv_ws_pid" 100)
 rss[kubectl]=$(probe rss "$kubectl_port" "$kubectl_pid" 100)
 
 echo "measuring pod replacement ($REPLACEMENTS rounds)..." >&2
@@ -338,24 +346,24 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
   echo "kubectl-devenv forward benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RUNS runs each (medians)"
   echo "kubectl: $("$kubectl" version --client 2>/dev/null | head -1); path: client -> forward -> kube-apiserver -> kwok -> redis-server"
   echo
-  echo "| metric | devenv forward | kubectl port-forward | direct loopback | devenv / kubectl |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| metric | devenv forward (SPDY, default) | devenv forward --protocol websocket | kubectl port-forward | direct loopback | SPDY / kubectl | WebSocket / kubectl |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for row in "SET $BULK_MB MiB, MiB/s:1" "GET $BULK_MB MiB, MiB/s:2"; do
     name=${row%:*} i=${row##*:}
-    d=$(field "${bulk[devenv]}" "$i") k=$(field "${bulk[kubectl]}" "$i") l=$(field "${bulk[direct]}" "$i")
-    echo "| $name | $d | $k | $l | $(ratio "$d" "$k") |"
+    d=$(field "${bulk[devenv]}" "$i") w=$(field "${bulk[devenv_ws]}" "$i") k=$(field "${bulk[kubectl]}" "$i") l=$(field "${bulk[direct]}" "$i")
+    echo "| $name | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
   done
   for row in "GET p50 latency, ms:1" "GET p99 latency, ms:2" "SET p50 latency, ms:3" "SET p99 latency, ms:4" "GET requests/s:5"; do
     name=${row%:*} i=${row##*:}
-    d=$(field "${lat[devenv]}" "$i") k=$(field "${lat[kubectl]}" "$i") l=$(field "${lat[direct]}" "$i")
-    echo "| $name (redis-benchmark -c $BENCH_CLIENTS -n $BENCH_REQUESTS -d 256) | $d | $k | $l | $(ratio "$d" "$k") |"
+    d=$(field "${lat[devenv]}" "$i") w=$(field "${lat[devenv_ws]}" "$i") k=$(field "${lat[kubectl]}" "$i") l=$(field "${lat[direct]}" "$i")
+    echo "| $name (redis-benchmark -c $BENCH_CLIENTS -n $BENCH_REQUESTS -d 256) | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
   done
   for row in "RSS idle, MiB:1" "RSS with 100 open connections, MiB:2"; do
     name=${row%:*} i=${row##*:}
-    d=$(field "${rss[devenv]}" "$i") k=$(field "${rss[kubectl]}" "$i")
-    echo "| $name | $d | $k | - | $(ratio "$d" "$k") |"
+    d=$(field "${rss[devenv]}" "$i") w=$(field "${rss[devenv_ws]}" "$i") k=$(field "${rss[kubectl]}" "$i")
+    echo "| $name | $d | $w | $k | - | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
   done
-  echo "| pod replaced: new pod Ready -> first new connection to it, ms (median / max of $REPLACEMENTS; reached $(field "$replace_devenv" 3)/$(field "$replace_devenv" 4)) | $(field "$replace_devenv" 1) / $(field "$replace_devenv" 2) | $replace_kubectl | - | - |"
+  echo "| pod replaced: new pod Ready -> first new connection to it, ms (median / max of $REPLACEMENTS; reached $(field "$replace_devenv" 3)/$(field "$replace_devenv" 4)) | $(field "$replace_devenv" 1) / $(field "$replace_devenv" 2) | - | $replace_kubectl | - | - | - |"
   echo
   echo "Pod replacement, every round (ms): $(field "$replace_devenv" 5). Ready is when kubectl's own watch saw it."
   echo "kwok serves a port-forward for any pod name without a container behind it, so kubectl's existing tunnel"

@@ -24,6 +24,7 @@ pub use error::{Error, Result};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    install_tls_provider();
     let global = &cli.global;
     match &cli.command {
         Command::Version(args) => commands::version::run(global, args).await,
@@ -37,6 +38,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Forward(args) => commands::forward::run(global, args).await,
         Command::Completion(args) => commands::completion::run(args),
     }
+}
+
+/// ring, with AES-128-GCM first: the same protection the API server picks
+/// for Go clients, and fewer AES rounds for the server to run per byte than
+/// rustls' AES-256 default.
+fn install_tls_provider() {
+    use rustls::crypto::ring::{cipher_suite, default_provider};
+    let mut provider = default_provider();
+    provider.cipher_suites.sort_by_key(|suite| {
+        let preferred = [
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ];
+        !preferred.contains(suite)
+    });
+    let _ = provider.install_default();
 }
 
 /// Sends logs to stderr, so that `-o json|yaml` on stdout stays parseable.

@@ -19,6 +19,7 @@ use crate::forward::clients::client_command;
 use crate::forward::listener::Forward;
 use crate::forward::pods::{self, PodSet, TargetPort};
 use crate::forward::ports::{self, LocalPort, PortRequest};
+use crate::forward::tunnel::Protocol;
 use crate::{labels, output};
 
 #[derive(Debug, Args)]
@@ -43,6 +44,11 @@ pub struct ForwardArgs {
     /// Only components of this stack
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
+
+    /// How streams reach the API server: spdy (fastest), or websocket for proxies that refuse
+    /// SPDY upgrades
+    #[arg(long, value_enum, value_name = "PROTOCOL", default_value_t = Protocol::Spdy)]
+    pub protocol: Protocol,
 }
 
 /// A managed Service, reduced to what forwarding needs.
@@ -388,6 +394,7 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
             pods,
             client: streaming.client.clone(),
             open_timeout: cluster.request_timeout,
+            protocol: args.protocol,
         });
     }
 

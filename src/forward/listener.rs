@@ -13,8 +13,7 @@ use tokio::sync::watch;
 
 use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
-use super::tunnel::{self, Traffic};
-use crate::client::root_cause;
+use super::tunnel::{self, Protocol, Traffic, Tunnel};
 use crate::error::humanize;
 
 /// Keepalive frames on every open stream, well inside the 5-minute kubelet
@@ -41,6 +40,7 @@ pub struct Forward {
     pub client: kube::Client,
     /// Bound on opening one stream (`--request-timeout`); zero means none.
     pub open_timeout: Duration,
+    pub protocol: Protocol,
 }
 
 struct Shared {
@@ -50,6 +50,7 @@ struct Shared {
     pods: watch::Receiver<Arc<PodSet>>,
     client: kube::Client,
     open_timeout: Duration,
+    protocol: Protocol,
     turn: AtomicUsize,
     refusals: RateLimit,
     failures: RateLimit,
@@ -65,6 +66,7 @@ impl Forward {
             pods: self.pods,
             client: self.client,
             open_timeout: self.open_timeout,
+            protocol: self.protocol,
             turn: AtomicUsize::new(0),
             refusals: RateLimit::new(NOTICE_INTERVAL),
             failures: RateLimit::new(NOTICE_INTERVAL),
@@ -151,16 +153,14 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn open(
-    shared: &Shared,
-    target: &PodTarget,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<
-        impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    >,
-    String,
-> {
-    let opening = tunnel::open(&shared.client, &shared.namespace, &target.name, target.port);
+async fn open(shared: &Shared, target: &PodTarget) -> Result<Tunnel, String> {
+    let opening = tunnel::open(
+        &shared.client,
+        &shared.namespace,
+        &target.name,
+        target.port,
+        shared.protocol,
+    );
     let outcome = if shared.open_timeout.is_zero() {
         opening.await
     } else {
@@ -174,10 +174,7 @@ async fn open(
             }
         }
     };
-    outcome.map_err(|err| match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => root_cause(&other),
-    })
+    outcome.map_err(|err| err.to_string())
 }
 
 /// Resolves once the pod no longer exists, so that a connection to a

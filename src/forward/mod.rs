@@ -6,4 +6,6 @@ pub mod listener;
 pub mod notice;
 pub mod pods;
 pub mod ports;
+pub mod spdy;
 pub mod tunnel;
+pub mod websocket;
