@@ -766,6 +766,7 @@ spec:
             address: "127.0.0.1".parse().unwrap(),
             all: false,
             stack: None,
+            protocol: Protocol::Spdy,
         };
         assert_eq!(wanted_components(&args).unwrap(), ["mysql", "redis"]);
         let nothing = ForwardArgs {

@@ -42,7 +42,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// An open port-forward stream to one pod port.
 pub enum Tunnel {
     Spdy(spdy::Session<Upgrade>),
-    Websocket(WebSocketStream<Upgrade>),
+    Websocket(Box<WebSocketStream<Upgrade>>),
 }
 
 /// Why a stream could not be opened, in the API server's words when it gave
@@ -70,9 +70,9 @@ pub async fn open(
 ) -> Result<Tunnel, OpenError> {
     Ok(match protocol {
         Protocol::Spdy => Tunnel::Spdy(spdy::open(client, namespace, pod, port).await?),
-        Protocol::Websocket => {
-            Tunnel::Websocket(websocket::open(client, namespace, pod, port).await?)
-        }
+        Protocol::Websocket => Tunnel::Websocket(Box::new(
+            websocket::open(client, namespace, pod, port).await?,
+        )),
     })
 }
 
@@ -129,7 +129,7 @@ pub async fn pump(
     match tunnel {
         Tunnel::Spdy(session) => spdy::pump(local, session, keepalive, gone, traffic).await,
         Tunnel::Websocket(stream) => {
-            websocket::pump(local, stream, port, keepalive, gone, traffic).await
+            websocket::pump(local, *stream, port, keepalive, gone, traffic).await
         }
     }
 }
