@@ -383,7 +383,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__forward)
-            opts="-p -n -o -v -h -V --port --address --all --stack --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-p -n -o -v -h -V --port --address --all --stack --protocol --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +403,10 @@ _kubectl_devenv() {
                     ;;
                 --stack)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --protocol)
+                    COMPREPLY=($(compgen -W "spdy websocket" -- "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)

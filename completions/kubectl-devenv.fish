@@ -170,6 +170,8 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s p -l port -d 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l address -d 'Local address to listen on' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l stack -d 'Only components of this stack' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l protocol -d 'How streams reach the API server: spdy (fastest), or websocket for proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
+websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -181,7 +183,7 @@ json\t''
 yaml\t''"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l all -d 'Forward every component found'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F

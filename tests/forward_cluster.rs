@@ -540,13 +540,33 @@ fn unknown_and_ambiguous_components_are_explained() {
 }
 
 #[test]
-fn a_hundred_megabytes_round_trip_intact() {
+fn a_hundred_megabytes_round_trip_intact_over_spdy() {
+    hundred_megabytes_round_trip("spdy");
+}
+
+#[test]
+fn a_hundred_megabytes_round_trip_intact_over_websocket() {
+    hundred_megabytes_round_trip("websocket");
+}
+
+fn hundred_megabytes_round_trip(protocol: &str) {
     let ns = Namespace::new("fwd-bulk");
     component(&ns.0, "bulk", "redis", 6379, 1);
     wait_for("a Ready pod", STARTUP, || {
         (!ready_pods(&ns.0, "bulk", "redis").is_empty()).then_some(())
     });
-    let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
+    let forward = Forwarding::start(
+        &[
+            "-n",
+            &ns.0,
+            "redis",
+            "-p",
+            "redis=0",
+            "--protocol",
+            protocol,
+        ],
+        1,
+    );
     let mut stream = connect(&forward.address("redis"));
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
@@ -787,4 +807,73 @@ fn forward_all_of_a_stack_made_by_up() {
     assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
     let out = devenv(&["down", "--stack", &stack, "--purge", "-y"]);
     assert!(out.status.success(), "down failed: {}", stderr(&out));
+}
+
+#[test]
+fn a_port_the_pod_does_not_serve_is_reported_over_spdy() {
+    unserved_port_is_reported("spdy");
+}
+
+#[test]
+fn a_port_the_pod_does_not_serve_is_reported_over_websocket() {
+    unserved_port_is_reported("websocket");
+}
+
+/// The kubelet (here kwok, which has no forward for 7777) reports the failure
+/// on the error stream; the client gets an end of stream and the user the
+/// kubelet's words.
+fn unserved_port_is_reported(protocol: &str) {
+    let ns = Namespace::new("fwd-unserved");
+    component(&ns.0, "odd", "nothing", 7777, 1);
+    wait_for("a Ready pod", STARTUP, || {
+        (!ready_pods(&ns.0, "odd", "nothing").is_empty()).then_some(())
+    });
+    let forward = Forwarding::start(
+        &[
+            "-n",
+            &ns.0,
+            "nothing",
+            "-p",
+            "nothing=0",
+            "--protocol",
+            protocol,
+        ],
+        1,
+    );
+    let mut stream = connect(&forward.address("nothing"));
+    let _ = stream.write_all(b"hello\r\n");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "unexpected reply: {rest:?}");
+    wait_for("the kubelet's error", Duration::from_secs(10), || {
+        forward
+            .stderr()
+            .contains("error forwarding port 7777 to pod")
+            .then_some(())
+    });
+    assert!(
+        forward.stderr().contains("no forward found for port 7777"),
+        "{}",
+        forward.stderr()
+    );
+}
+
+/// SPDY carries a half-close: a client that sends its request and then shuts
+/// down its writing side still gets the whole reply.
+#[test]
+fn a_half_closed_request_still_gets_its_reply() {
+    let ns = Namespace::new("fwd-half");
+    component(&ns.0, "half", "redis", 6379, 1);
+    wait_for("a Ready pod", STARTUP, || {
+        (!ready_pods(&ns.0, "half", "redis").is_empty()).then_some(())
+    });
+    let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
+    for _ in 0..3 {
+        let mut stream = connect(&forward.address("redis"));
+        stream.write_all(b"PING\r\nECHO half-closed\r\n").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "+PONG\r\n$11\r\nhalf-closed\r\n");
+    }
 }

@@ -46,6 +46,8 @@ const REQUEST_ID: &str = "0";
 pub struct Session<S> {
     frames: FramedRead<ReadHalf<S>, FrameDecoder>,
     writer: WriteHalf<S>,
+    /// What the error stream said before the data stream was accepted.
+    error: Vec<u8>,
 }
 
 /// Upgrades a request to SPDY and opens the error and data streams to
@@ -137,7 +139,13 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
                 Some(Ok(Frame::SynReply {
                     stream: DATA_STREAM,
                     ..
-                })) => return Ok(Session { frames, writer }),
+                })) => {
+                    return Ok(Session {
+                        frames,
+                        writer,
+                        error,
+                    });
+                }
                 Some(Ok(Frame::Data {
                     stream: ERROR_STREAM,
                     payload,
@@ -180,6 +188,7 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
     let Session {
         mut frames,
         mut writer,
+        mut error,
     } = session;
     // The kubelet's pings are answered by the writing side.
     let (pings, mut ping_requests) = mpsc::unbounded_channel::<u32>();
@@ -226,8 +235,12 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
         }
     };
 
+    // The kubelet ends the data stream first and reports failures on the
+    // error stream afterwards (kwok even closes the data stream before it
+    // writes the error), so the local side gets its end of stream at once and
+    // the error stream is still read to its end, as kubectl does.
     let downstream = async {
-        let mut error = Vec::new();
+        let mut data_open = true;
         let result = loop {
             let frame = match frames.next().await {
                 None => break Ok(()),
@@ -247,23 +260,30 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
                         .from_pod
                         .fetch_add(payload.len() as u64, Ordering::Relaxed);
                     if fin {
-                        break Ok(());
+                        data_open = false;
+                        let _ = local_write.shutdown().await;
                     }
                 }
                 Frame::Data {
                     stream: ERROR_STREAM,
+                    fin,
                     payload,
-                    ..
-                } => error.extend_from_slice(&payload),
+                } => {
+                    error.extend_from_slice(&payload);
+                    if fin && !data_open {
+                        break Ok(());
+                    }
+                }
                 Frame::Data { stream, .. } => {
                     break Err(PumpError::Protocol(format!("data on stream {stream}")));
                 }
+                Frame::Reset { stream, .. } if stream == ERROR_STREAM && !data_open => {
+                    break Ok(());
+                }
                 Frame::Reset { stream, status } => {
-                    break Err(pod_error(&error).unwrap_or_else(|| {
-                        PumpError::Protocol(format!(
-                            "the kubelet reset stream {stream} (status {status})"
-                        ))
-                    }));
+                    break Err(PumpError::Protocol(format!(
+                        "the kubelet reset stream {stream} (status {status})"
+                    )));
                 }
                 // A server's pings have even ids; odd ones answer ours.
                 Frame::Ping { id } if id % 2 == 0 => {
@@ -274,9 +294,10 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
             }
         };
         let _ = local_write.shutdown().await;
-        match (result, pod_error(&error)) {
-            (Ok(()), Some(reported)) => Err(reported),
-            (result, _) => result,
+        // What the kubelet reported explains a reset or an early end best.
+        match pod_error(&error) {
+            Some(reported) => Err(reported),
+            None => result,
         }
     };
 
