@@ -224,7 +224,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Local address to listen on')
             [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'Only components of this stack')
-            [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'How streams reach the API server: spdy (fastest), or websocket for proxies that refuse SPDY upgrades')
+            [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')

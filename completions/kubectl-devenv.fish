@@ -170,7 +170,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s p -l port -d 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l address -d 'Local address to listen on' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l stack -d 'Only components of this stack' -r
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l protocol -d 'How streams reach the API server: spdy (fastest), or websocket for proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
 websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l context -d 'The name of the kubeconfig context to use' -r

@@ -40,9 +40,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// ring, with AES-128-GCM first: the same protection the API server picks
-/// for Go clients, and fewer AES rounds for the server to run per byte than
-/// rustls' AES-256 default.
+/// ring, with AES-128-GCM first, as Go clients such as kubectl offer it: the
+/// API server then runs 10 AES rounds per block of a forwarded stream rather
+/// than the 14 of rustls' AES-256 default.
 fn install_tls_provider() {
     use rustls::crypto::ring::{cipher_suite, default_provider};
     let mut provider = default_provider();

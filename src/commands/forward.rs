@@ -45,8 +45,8 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
 
-    /// How streams reach the API server: spdy (fastest), or websocket for proxies that refuse
-    /// SPDY upgrades
+    /// How streams reach the API server: spdy, or websocket through proxies that refuse SPDY
+    /// upgrades
     #[arg(long, value_enum, value_name = "PROTOCOL", default_value_t = Protocol::Spdy)]
     pub protocol: Protocol,
 }
