@@ -7,6 +7,8 @@
 # Measures, each as the median of $RUNS runs:
 #   - bulk throughput: SET and GET of a $BULK_MB MiB value;
 #   - request latency: redis-benchmark p50/p99 for GET and SET;
+#   - connection latency: a new connection, PING, close (p50/p99), as a
+#     client that connects per request sees it;
 #   - resident memory idle and with 100 open connections;
 #   - time from the replacement pod becoming Ready (as kubectl's watch sees
 #     it) to the first successful new connection that reaches it.
@@ -205,6 +207,19 @@ def ready_pod(kubectl, ns, selector):
     names = [l.split()[0] for l in out.splitlines() if len(l.split()) == 2 and l.split()[1] == "True"]
     return names[0] if names else None
 
+def connection_latency(port, count):
+    """p50 and p99, in ms, of connect + PING + close on new connections."""
+    times = []
+    for _ in range(count):
+        t = time.perf_counter()
+        s = connect(port)
+        s.sendall(b"PING\r\n")
+        assert read_line(s) == b"+PONG"
+        s.close()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * 0.99) - 1)]
+
 def ping_once(port):
     """(local port, ok) of one new connection's PING."""
     try:
@@ -284,6 +299,9 @@ if __name__ == "__main__":
     if what == "bulk":
         up, down = bulk(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         print(f"{up:.1f} {down:.1f}")
+    elif what == "connect":
+        p50, p99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]))
+        print(f"{p50:.2f} {p99:.2f}")
     elif what == "rss":
         idle, busy = rss(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         print(f"{idle / 1024:.1f} {busy / 1024:.1f}")
@@ -316,7 +334,7 @@ medians() {
 
 # Runs interleave the paths, so that a busy moment on the machine
 # does not fall on one path only.
-declare -A bulk lat rss
+declare -A bulk lat conn rss
 paths=(devenv devenv_ws kubectl direct)
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS..." >&2
@@ -324,11 +342,13 @@ for run in $(seq "$RUNS"); do
     port_var=${path}_port
     probe bulk "${!port_var}" "$BULK_MB" 1 >>"$work/bulk.$path"
     latency_once "${!port_var}" >>"$work/lat.$path"
+    probe connect "${!port_var}" 100 >>"$work/conn.$path"
   done
 done
 for path in "${paths[@]}"; do
   bulk[$path]=$(medians "$work/bulk.$path" 2)
   lat[$path]=$(medians "$work/lat.$path" 5)
+  conn[$path]=$(medians "$work/conn.$path" 2)
 done
 rss[devenv]=$(probe rss "$devenv_port" "$devenv_pid" 100)
 rss[devenv_ws]=$(probe rss "$devenv_ws_port" "$devenv_ws_pid" 100)
@@ -357,6 +377,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
     name=${row%:*} i=${row##*:}
     d=$(field "${lat[devenv]}" "$i") w=$(field "${lat[devenv_ws]}" "$i") k=$(field "${lat[kubectl]}" "$i") l=$(field "${lat[direct]}" "$i")
     echo "| $name (redis-benchmark -c $BENCH_CLIENTS -n $BENCH_REQUESTS -d 256) | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
+  done
+  for row in "new connection + PING + close, p50 ms:1" "new connection + PING + close, p99 ms:2"; do
+    name=${row%:*} i=${row##*:}
+    d=$(field "${conn[devenv]}" "$i") w=$(field "${conn[devenv_ws]}" "$i") k=$(field "${conn[kubectl]}" "$i") l=$(field "${conn[direct]}" "$i")
+    echo "| $name (100 per run) | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
   done
   for row in "RSS idle, MiB:1" "RSS with 100 open connections, MiB:2"; do
     name=${row%:*} i=${row##*:}

@@ -5,8 +5,15 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
+use kube::client::retry::RetryPolicy;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
+use tower::retry::RetryLayer;
+use tower::{BoxError, ServiceBuilder};
 
 use crate::cli::GlobalArgs;
 use crate::error::{Action, Error, Result};
@@ -65,7 +72,7 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let client = Client::try_from(config.clone()).map_err(|err| Error::Unreachable {
+        let client = build_client(&config).map_err(|err| Error::Unreachable {
             server: server.clone(),
             cause: root_cause(&err),
         })?;
@@ -228,4 +235,39 @@ fn one_line(message: &str) -> String {
         .take(1)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// kube's client stack (base URL, retries, credentials, impersonation
+/// headers, timeouts), on TCP connections with Nagle's algorithm off, as Go
+/// clients such as kubectl have them. With it on, every new connection
+/// stalled about 40 ms on a delayed ACK between the TLS handshake and the
+/// request: each port-forwarded connection, log follow and exec paid it.
+/// Proxies are left to kube, which refuses them in this build with a clear
+/// error.
+fn build_client(config: &Config) -> std::result::Result<Client, kube::Error> {
+    if config.proxy_url.is_some() {
+        return Client::try_from(config.clone());
+    }
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let mut connector = TimeoutConnector::new(config.rustls_https_connector_with_connector(http)?);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let http_client =
+        hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(
+            config
+                .default_retry
+                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+        )
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(BoxError::from)
+        .service(http_client);
+    Ok(Client::new(service, config.default_namespace.clone()))
 }
