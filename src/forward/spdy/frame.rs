@@ -216,8 +216,40 @@ impl HeaderCompressor {
     }
 }
 
+/// Frames a kubelet sends, for tests that play its part.
+#[cfg(test)]
+pub mod server {
+    use super::*;
+
+    pub fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = BytesMut::new();
+        put_control_header(&mut frame, kind, flags, payload.len());
+        frame.put_slice(payload);
+        frame.to_vec()
+    }
+
+    /// A reply with an empty (never read) header block.
+    pub fn syn_reply(stream: u32) -> Vec<u8> {
+        control(SYN_REPLY, 0, &stream.to_be_bytes())
+    }
+
+    pub fn reset(stream: u32, status: u32) -> Vec<u8> {
+        let mut payload = stream.to_be_bytes().to_vec();
+        payload.extend_from_slice(&status.to_be_bytes());
+        control(RST_STREAM, 0, &payload)
+    }
+
+    pub fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0; HEADER_LEN];
+        put_data_header(&mut frame, stream, flags, payload.len());
+        frame.extend_from_slice(payload);
+        frame
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::server::control;
     use super::*;
     use flate2::{Decompress, FlushDecompress};
 
@@ -229,13 +261,6 @@ mod tests {
         }
         assert!(buffer.is_empty(), "{} bytes left over", buffer.len());
         frames
-    }
-
-    fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let mut frame = BytesMut::new();
-        put_control_header(&mut frame, kind, flags, payload.len());
-        frame.put_slice(payload);
-        frame.to_vec()
     }
 
     #[test]

@@ -318,3 +318,149 @@ fn pod_error(reported: &[u8]) -> Option<PumpError> {
     let message = String::from_utf8_lossy(reported).trim().to_owned();
     (!message.is_empty()).then_some(PumpError::Pod(message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frame::server;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+    use tokio::net::TcpListener;
+
+    /// Plays the kubelet's side of the opening: reads both SYN_STREAMs and the
+    /// error stream's FIN, accepts both streams, and hands over the rest.
+    async fn kubelet(
+        io: DuplexStream,
+    ) -> (
+        FramedRead<ReadHalf<DuplexStream>, FrameDecoder>,
+        WriteHalf<DuplexStream>,
+    ) {
+        let (reader, mut writer) = tokio::io::split(io);
+        let mut frames = FramedRead::new(reader, FrameDecoder);
+        // SYN_STREAM (error), FIN on the error stream, SYN_STREAM (data).
+        let opening: Vec<Frame> = (&mut frames).take(3).map(Result::unwrap).collect().await;
+        assert_eq!(opening[0], Frame::Ignored { kind: 1 });
+        assert!(matches!(
+            opening[1],
+            Frame::Data {
+                stream: ERROR_STREAM,
+                fin: true,
+                ..
+            }
+        ));
+        assert_eq!(opening[2], Frame::Ignored { kind: 1 });
+        writer
+            .write_all(&server::syn_reply(ERROR_STREAM))
+            .await
+            .unwrap();
+        writer
+            .write_all(&server::syn_reply(DATA_STREAM))
+            .await
+            .unwrap();
+        (frames, writer)
+    }
+
+    async fn local_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        (client, accepted)
+    }
+
+    /// The kubelet closes the data stream and then reports why on the error
+    /// stream (kwok's order): the client gets its bytes and an end of stream,
+    /// and the report is the outcome. A ping from the kubelet is echoed.
+    #[tokio::test]
+    async fn pings_are_echoed_and_a_late_error_report_is_the_outcome() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let (mut frames, mut writer) = kubelet(theirs).await;
+            writer.write_all(&frame::ping(2)).await.unwrap();
+            let echo = frames.next().await.unwrap().unwrap();
+            assert_eq!(
+                echo,
+                Frame::Ping { id: 2 },
+                "the echo of the kubelet's ping"
+            );
+            writer
+                .write_all(&server::data(DATA_STREAM, FLAG_FIN, b"partial"))
+                .await
+                .unwrap();
+            writer
+                .write_all(&server::data(
+                    ERROR_STREAM,
+                    0,
+                    b"error forwarding port 6379",
+                ))
+                .await
+                .unwrap();
+            writer
+                .write_all(&server::reset(DATA_STREAM, 5))
+                .await
+                .unwrap();
+            writer
+                .write_all(&server::data(ERROR_STREAM, FLAG_FIN, b""))
+                .await
+                .unwrap();
+            // Keep the connection open: the outcome must not depend on its end.
+            std::future::pending::<()>().await;
+        });
+        let session = Session::start(ours, 6379).await.unwrap();
+        let (mut client, local) = local_pair().await;
+        let traffic = Traffic::default();
+        let outcome = pump(
+            local,
+            session,
+            Duration::from_secs(3600),
+            std::future::pending(),
+            &traffic,
+        );
+        let both = async {
+            tokio::join!(outcome, async {
+                let mut received = Vec::new();
+                client.read_to_end(&mut received).await.unwrap();
+                received
+            })
+        };
+        let (outcome, received) = tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .expect("the pump ends within 10 s");
+        assert_eq!(received, b"partial");
+        match outcome {
+            Err(PumpError::Pod(message)) => assert_eq!(message, "error forwarding port 6379"),
+            other => panic!("expected the kubelet's report, got {other:?}"),
+        }
+        server.abort();
+    }
+
+    /// A stream the kubelet refuses fails the open with its words.
+    #[tokio::test]
+    async fn a_refused_stream_fails_the_open_with_the_report() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let (reader, mut writer) = tokio::io::split(theirs);
+            let mut frames = FramedRead::new(reader, FrameDecoder);
+            let _opening: Vec<_> = (&mut frames).take(3).collect().await;
+            writer
+                .write_all(&server::syn_reply(ERROR_STREAM))
+                .await
+                .unwrap();
+            writer
+                .write_all(&server::data(ERROR_STREAM, 0, b"pod not found"))
+                .await
+                .unwrap();
+            writer
+                .write_all(&server::reset(DATA_STREAM, 3))
+                .await
+                .unwrap();
+            std::future::pending::<()>().await;
+        });
+        let err = Session::start(ours, 6379)
+            .await
+            .err()
+            .expect("a refused stream");
+        assert_eq!(err.to_string(), "pod not found");
+        server.abort();
+    }
+}
