@@ -92,6 +92,16 @@ spec:
     ));
 }
 
+/// A namespace with one Ready pod of a component behind its Service.
+fn ready_component(prefix: &str, stack: &str, name: &str, port: u16) -> Namespace {
+    let ns = Namespace::new(prefix);
+    component(&ns.0, stack, name, port, 1);
+    wait_for("a Ready pod", STARTUP, || {
+        (!ready_pods(&ns.0, stack, name).is_empty()).then_some(())
+    });
+    ns
+}
+
 fn selector(stack: &str, component: &str) -> String {
     format!("app.kubernetes.io/instance={stack},app.kubernetes.io/component={component}")
 }
@@ -388,11 +398,7 @@ fn sql_and_redis_through_one_forward_of_two_components() {
 
 #[test]
 fn two_hundred_concurrent_connections() {
-    let ns = Namespace::new("fwd-many");
-    component(&ns.0, "many", "redis", 6379, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "many", "redis").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-many", "many", "redis", 6379);
     let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
     let address = forward.address("redis");
     // All 200 open at once: connect them all, then talk on each.
@@ -550,11 +556,7 @@ fn a_hundred_megabytes_round_trip_intact_over_websocket() {
 }
 
 fn hundred_megabytes_round_trip(protocol: &str) {
-    let ns = Namespace::new("fwd-bulk");
-    component(&ns.0, "bulk", "redis", 6379, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "bulk", "redis").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-bulk", "bulk", "redis", 6379);
     let forward = Forwarding::start(
         &[
             "-n",
@@ -621,11 +623,7 @@ fn hundred_megabytes_round_trip(protocol: &str) {
 
 #[test]
 fn exec_credentials_work_for_the_forward() {
-    let ns = Namespace::new("fwd-exec");
-    component(&ns.0, "eks", "redis", 6379, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "eks", "redis").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-exec", "eks", "redis", 6379);
     let kubeconfig = testbed_env("TESTBED_EXEC_KUBECONFIG");
     let forward = Forwarding::start_with(
         &["-n", &ns.0, "redis", "-p", "redis=0"],
@@ -760,11 +758,7 @@ fn the_forward_recovers_from_an_api_server_restart() {
 /// frames are accepted, not that a kubelet's timeout is beaten.)
 #[test]
 fn an_idle_connection_stays_usable_across_keepalives() {
-    let ns = Namespace::new("fwd-idle");
-    component(&ns.0, "idle", "redis", 6379, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "idle", "redis").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-idle", "idle", "redis", 6379);
     let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
     let mut idle = connect(&forward.address("redis"));
     assert_eq!(redis_line(&mut idle, b"PING\r\n").unwrap(), "+PONG");
@@ -823,11 +817,7 @@ fn a_port_the_pod_does_not_serve_is_reported_over_websocket() {
 /// on the error stream; the client gets an end of stream and the user the
 /// kubelet's words.
 fn unserved_port_is_reported(protocol: &str) {
-    let ns = Namespace::new("fwd-unserved");
-    component(&ns.0, "odd", "nothing", 7777, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "odd", "nothing").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-unserved", "odd", "nothing", 7777);
     let forward = Forwarding::start(
         &[
             "-n",
@@ -862,11 +852,7 @@ fn unserved_port_is_reported(protocol: &str) {
 /// down its writing side still gets the whole reply.
 #[test]
 fn a_half_closed_request_still_gets_its_reply() {
-    let ns = Namespace::new("fwd-half");
-    component(&ns.0, "half", "redis", 6379, 1);
-    wait_for("a Ready pod", STARTUP, || {
-        (!ready_pods(&ns.0, "half", "redis").is_empty()).then_some(())
-    });
+    let ns = ready_component("fwd-half", "half", "redis", 6379);
     let forward = Forwarding::start(&["-n", &ns.0, "redis", "-p", "redis=0"], 1);
     for _ in 0..3 {
         let mut stream = connect(&forward.address("redis"));

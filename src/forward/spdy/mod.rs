@@ -164,12 +164,7 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
                 Some(Err(err)) => err.to_string(),
                 None => "the connection closed before the stream was accepted".to_owned(),
             };
-            let reported = String::from_utf8_lossy(&error).trim().to_owned();
-            return Err(OpenError(if reported.is_empty() {
-                reason
-            } else {
-                reported
-            }));
+            return Err(OpenError(reported(&error).unwrap_or(reason)));
         }
     }
 }
@@ -295,8 +290,8 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
         };
         let _ = local_write.shutdown().await;
         // What the kubelet reported explains a reset or an early end best.
-        match pod_error(&error) {
-            Some(reported) => Err(reported),
+        match reported(&error) {
+            Some(message) => Err(PumpError::Pod(message)),
             None => result,
         }
     };
@@ -314,9 +309,9 @@ async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> Res
 }
 
 /// What the kubelet wrote on the error stream, if anything.
-fn pod_error(reported: &[u8]) -> Option<PumpError> {
-    let message = String::from_utf8_lossy(reported).trim().to_owned();
-    (!message.is_empty()).then_some(PumpError::Pod(message))
+fn reported(error: &[u8]) -> Option<String> {
+    let message = String::from_utf8_lossy(error).trim().to_owned();
+    (!message.is_empty()).then_some(message)
 }
 
 #[cfg(test)]
