@@ -458,4 +458,34 @@ mod tests {
         assert_eq!(err.to_string(), "pod not found");
         server.abort();
     }
+
+    /// An idle session pings the kubelet: any frame it reads resets its
+    /// streaming idle timeout.
+    #[tokio::test]
+    async fn an_idle_session_pings_the_kubelet() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (report, pings) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut frames, _writer) = kubelet(theirs).await;
+            let first = frames.next().await.unwrap().unwrap();
+            let second = frames.next().await.unwrap().unwrap();
+            let _ = report.send((first, second));
+            std::future::pending::<()>().await;
+        });
+        let session = Session::start(ours, 6379).await.unwrap();
+        let (_client, local) = local_pair().await;
+        let traffic = Traffic::default();
+        let keepalive = Duration::from_millis(50);
+        let pumping = pump(local, session, keepalive, std::future::pending(), &traffic);
+        let pings = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                pings = pings => pings.unwrap(),
+                outcome = pumping => panic!("the pump ended: {outcome:?}"),
+            }
+        });
+        let (first, second) = pings.await.expect("two pings within 10 s");
+        assert_eq!(first, Frame::Ping { id: 1 });
+        assert_eq!(second, Frame::Ping { id: 3 });
+        server.abort();
+    }
 }
