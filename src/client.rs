@@ -3,17 +3,21 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_timeout::TimeoutConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube::client::ConfigExt;
 use kube::client::retry::RetryPolicy;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::net::TcpStream;
 use tower::retry::RetryLayer;
-use tower::{BoxError, ServiceBuilder};
+use tower::{BoxError, Service, ServiceBuilder};
 
 use crate::cli::GlobalArgs;
 use crate::error::{Action, Error, Result};
@@ -237,6 +241,85 @@ fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// A TCP connection read through a 64 KiB buffer. rustls asks the socket for
+/// at most 4 KiB at a time, so without it a bulk download through a
+/// port-forward cost one system call per 4 KiB.
+struct BufferedTcp(BufReader<TcpStream>);
+
+const READ_BUFFER: usize = 64 * 1024;
+
+impl AsyncRead for BufferedTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for BufferedTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl Connection for BufferedTcp {
+    fn connected(&self) -> Connected {
+        self.0.get_ref().connected()
+    }
+}
+
+/// hyper's TCP connector, handing out `BufferedTcp` connections.
+#[derive(Clone)]
+struct BufferedConnector(HttpConnector);
+
+impl Service<http::Uri> for BufferedConnector {
+    type Response = TokioIo<BufferedTcp>;
+    type Error = BoxError;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(BoxError::from)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            let stream = connecting.await?.into_inner();
+            Ok(TokioIo::new(BufferedTcp(BufReader::with_capacity(
+                READ_BUFFER,
+                stream,
+            ))))
+        })
+    }
+}
+
 /// kube's client stack (base URL, retries, credentials, impersonation
 /// headers, timeouts), on TCP connections with Nagle's algorithm off, as Go
 /// clients such as kubectl have them. With it on, every new connection
@@ -251,7 +334,9 @@ fn build_client(config: &Config) -> std::result::Result<Client, kube::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let mut connector = TimeoutConnector::new(config.rustls_https_connector_with_connector(http)?);
+    let buffered = BufferedConnector(http);
+    let mut connector =
+        TimeoutConnector::new(config.rustls_https_connector_with_connector(buffered)?);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
