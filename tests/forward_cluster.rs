@@ -154,6 +154,21 @@ struct Forwarding {
 }
 
 impl Forwarding {
+    /// One component on any free port, over `protocol`.
+    fn one(namespace: &str, component: &str, protocol: &str) -> Self {
+        let port = format!("{component}=0");
+        let args = [
+            "-n",
+            namespace,
+            component,
+            "-p",
+            &port,
+            "--protocol",
+            protocol,
+        ];
+        Self::start(&args, 1)
+    }
+
     fn start(args: &[&str], expected_rows: usize) -> Self {
         Self::start_with(args, expected_rows, &[])
     }
@@ -557,18 +572,7 @@ fn a_hundred_megabytes_round_trip_intact_over_websocket() {
 
 fn hundred_megabytes_round_trip(protocol: &str) {
     let ns = ready_component("fwd-bulk", "bulk", "redis", 6379);
-    let forward = Forwarding::start(
-        &[
-            "-n",
-            &ns.0,
-            "redis",
-            "-p",
-            "redis=0",
-            "--protocol",
-            protocol,
-        ],
-        1,
-    );
+    let forward = Forwarding::one(&ns.0, "redis", protocol);
     let mut stream = connect(&forward.address("redis"));
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
@@ -818,18 +822,7 @@ fn a_port_the_pod_does_not_serve_is_reported_over_websocket() {
 /// kubelet's words.
 fn unserved_port_is_reported(protocol: &str) {
     let ns = ready_component("fwd-unserved", "odd", "nothing", 7777);
-    let forward = Forwarding::start(
-        &[
-            "-n",
-            &ns.0,
-            "nothing",
-            "-p",
-            "nothing=0",
-            "--protocol",
-            protocol,
-        ],
-        1,
-    );
+    let forward = Forwarding::one(&ns.0, "nothing", protocol);
     let mut stream = connect(&forward.address("nothing"));
     let _ = stream.write_all(b"hello\r\n");
     let mut rest = Vec::new();
