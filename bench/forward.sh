@@ -8,7 +8,8 @@
 #   - bulk throughput: SET and GET of a $BULK_MB MiB value;
 #   - request latency: redis-benchmark p50/p99 for GET and SET;
 #   - connection latency: a new connection, PING, close (p50/p99), as a
-#     client that connects per request sees it;
+#     client that connects per request sees it: back to back, and 20 ms
+#     apart (an application's requests);
 #   - resident memory idle and with 100 open connections;
 #   - time from the replacement pod becoming Ready (as kubectl's watch sees
 #     it) to the first successful new connection that reaches it.
@@ -207,10 +208,12 @@ def ready_pod(kubectl, ns, selector):
     names = [l.split()[0] for l in out.splitlines() if len(l.split()) == 2 and l.split()[1] == "True"]
     return names[0] if names else None
 
-def connection_latency(port, count):
-    """p50 and p99, in ms, of connect + PING + close on new connections."""
+def connection_latency(port, count, gap):
+    """p50 and p99, in ms, of connect + PING + close on new connections,
+    `gap` seconds apart."""
     times = []
     for _ in range(count):
+        time.sleep(gap)
         t = time.perf_counter()
         s = connect(port)
         s.sendall(b"PING\r\n")
@@ -239,7 +242,7 @@ def pod_of(logfile, local_port, wait=1.0):
     while time.monotonic() < deadline:
         with open(logfile) as f:
             for line in f:
-                if needle in line and line.rstrip().endswith("opened"):
+                if needle in line and " opened" in line:
                     return line.split(needle, 1)[1].split(":", 1)[0]
         time.sleep(0.01)
     return None
@@ -300,8 +303,9 @@ if __name__ == "__main__":
         up, down = bulk(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         print(f"{up:.1f} {down:.1f}")
     elif what == "connect":
-        p50, p99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]))
-        print(f"{p50:.2f} {p99:.2f}")
+        b50, b99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]), 0)
+        g50, g99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]), 0.02)
+        print(f"{b50:.2f} {b99:.2f} {g50:.2f} {g99:.2f}")
     elif what == "rss":
         idle, busy = rss(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         print(f"{idle / 1024:.1f} {busy / 1024:.1f}")
@@ -348,7 +352,7 @@ done
 for path in "${paths[@]}"; do
   bulk[$path]=$(medians "$work/bulk.$path" 2)
   lat[$path]=$(medians "$work/lat.$path" 5)
-  conn[$path]=$(medians "$work/conn.$path" 2)
+  conn[$path]=$(medians "$work/conn.$path" 4)
 done
 rss[devenv]=$(probe rss "$devenv_port" "$devenv_pid" 100)
 rss[devenv_ws]=$(probe rss "$devenv_ws_port" "$devenv_ws_pid" 100)
@@ -378,7 +382,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
     d=$(field "${lat[devenv]}" "$i") w=$(field "${lat[devenv_ws]}" "$i") k=$(field "${lat[kubectl]}" "$i") l=$(field "${lat[direct]}" "$i")
     echo "| $name (redis-benchmark -c $BENCH_CLIENTS -n $BENCH_REQUESTS -d 256) | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"
   done
-  for row in "new connection + PING + close, p50 ms:1" "new connection + PING + close, p99 ms:2"; do
+  for row in "new connection + PING + close, back to back, p50 ms:1" "new connection + PING + close, back to back, p99 ms:2" \
+    "new connection + PING + close, 20 ms apart, p50 ms:3" "new connection + PING + close, 20 ms apart, p99 ms:4"; do
     name=${row%:*} i=${row##*:}
     d=$(field "${conn[devenv]}" "$i") w=$(field "${conn[devenv_ws]}" "$i") k=$(field "${conn[kubectl]}" "$i") l=$(field "${conn[direct]}" "$i")
     echo "| $name (100 per run) | $d | $w | $k | $l | $(ratio "$d" "$k") | $(ratio "$w" "$k") |"

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
+use super::standby::Standbys;
 use super::tunnel::{self, Protocol, Traffic, Tunnel};
 use crate::error::humanize;
 
@@ -51,6 +52,9 @@ struct Shared {
     client: kube::Client,
     open_timeout: Duration,
     protocol: Protocol,
+    /// SPDY only: a WebSocket names its port when it is opened, and the
+    /// kubelet connects to the pod at once.
+    standbys: Option<Arc<Standbys>>,
     turn: AtomicUsize,
     refusals: RateLimit,
     failures: RateLimit,
@@ -67,6 +71,7 @@ impl Forward {
             client: self.client,
             open_timeout: self.open_timeout,
             protocol: self.protocol,
+            standbys: (self.protocol == Protocol::Spdy).then(Default::default),
             turn: AtomicUsize::new(0),
             refusals: RateLimit::new(NOTICE_INTERVAL),
             failures: RateLimit::new(NOTICE_INTERVAL),
@@ -90,7 +95,8 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     tune_local_socket(&socket);
     let component = &shared.component;
     let mut attempt = 1;
-    let (target, stream) = loop {
+    let mut warm_tried = false;
+    let (target, stream, warm) = loop {
         let pods = shared.pods.borrow().clone();
         let turn = shared.turn.fetch_add(1, Ordering::Relaxed);
         let Some(target) = pods.pick(turn).cloned() else {
@@ -104,8 +110,33 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
             }
             return;
         };
-        match open(&shared, &target).await {
-            Ok(stream) => break (target, stream),
+        // One standby at most: one that fails may have gone stale, so a new
+        // connection follows at once.
+        let warm = match &shared.standbys {
+            Some(standbys) if !warm_tried => standbys.take(&target.uid, &pods),
+            _ => None,
+        };
+        let used_warm = warm.is_some();
+        warm_tried |= used_warm;
+        match open(&shared, &target, warm).await {
+            Ok(stream) => {
+                if let Some(standbys) = &shared.standbys {
+                    standbys.refill(
+                        &shared.client,
+                        &shared.namespace,
+                        &target.name,
+                        &target.uid,
+                        shared.open_timeout,
+                    );
+                }
+                break (target, stream, used_warm);
+            }
+            Err(why) if used_warm => {
+                tracing::debug!(
+                    "{component}: standby for pod {}: {why}; opening anew",
+                    target.name
+                );
+            }
             Err(why) if attempt < OPEN_ATTEMPTS => {
                 tracing::debug!("{component}: pod {}: {why}; trying again", target.name);
                 attempt += 1;
@@ -124,9 +155,10 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         }
     };
     tracing::info!(
-        "{component}: {peer} -> pod {}:{} opened",
+        "{component}: {peer} -> pod {}:{} opened{}",
         target.name,
-        target.port
+        target.port,
+        if warm { " on a standby connection" } else { "" }
     );
     let traffic = Traffic::default();
     let gone = pod_gone(shared.pods.clone(), target.uid.clone());
@@ -153,13 +185,18 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn open(shared: &Shared, target: &PodTarget) -> Result<Tunnel, String> {
+async fn open(
+    shared: &Shared,
+    target: &PodTarget,
+    warm: Option<tunnel::Upgrade>,
+) -> Result<Tunnel, String> {
     let opening = tunnel::open(
         &shared.client,
         &shared.namespace,
         &target.name,
         target.port,
         shared.protocol,
+        warm,
     );
     let outcome = if shared.open_timeout.is_zero() {
         opening.await

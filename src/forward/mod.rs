@@ -7,5 +7,6 @@ pub mod notice;
 pub mod pods;
 pub mod ports;
 pub mod spdy;
+pub mod standby;
 pub mod tunnel;
 pub mod websocket;

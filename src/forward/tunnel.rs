@@ -61,15 +61,23 @@ impl From<kube::Error> for OpenError {
 }
 
 /// Opens the port-forward stream to `port` of `pod`; one per local connection.
+/// A SPDY connection already upgraded for this pod (`warm`) saves the upgrade.
 pub async fn open(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     port: u16,
     protocol: Protocol,
+    warm: Option<Upgrade>,
 ) -> Result<Tunnel, OpenError> {
     Ok(match protocol {
-        Protocol::Spdy => Tunnel::Spdy(spdy::open(client, namespace, pod, port).await?),
+        Protocol::Spdy => {
+            let io = match warm {
+                Some(io) => io,
+                None => spdy::upgrade(client, namespace, pod).await?,
+            };
+            Tunnel::Spdy(spdy::Session::start(io, port).await?)
+        }
         Protocol::Websocket => Tunnel::Websocket(Box::new(
             websocket::open(client, namespace, pod, port).await?,
         )),

@@ -50,14 +50,13 @@ pub struct Session<S> {
     error: Vec<u8>,
 }
 
-/// Upgrades a request to SPDY and opens the error and data streams to
-/// `port` of `pod`, returning once the kubelet accepted the data stream.
-pub async fn open(
+/// Upgrades a port-forward request for `pod` to SPDY. The connection names
+/// no port yet: streams opened on it later choose one.
+pub async fn upgrade(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
-    port: u16,
-) -> Result<Session<Upgrade>, OpenError> {
+) -> Result<Upgrade, OpenError> {
     let url = format!("{}/{pod}/portforward", Pod::url_path(&(), Some(namespace)));
     let request = Request::post(url)
         .header(header::CONNECTION, "Upgrade")
@@ -81,7 +80,7 @@ pub async fn open(
     let upgraded = hyper::upgrade::on(response)
         .await
         .map_err(|err| OpenError(format!("the SPDY upgrade failed: {err}")))?;
-    Session::start(TokioIo::new(upgraded), port).await
+    Ok(TokioIo::new(upgraded))
 }
 
 /// The API server's reason for not upgrading, from its `Status` body when
@@ -107,10 +106,10 @@ async fn refusal(response: http::Response<Body>) -> OpenError {
 }
 
 impl<S: AsyncRead + AsyncWrite> Session<S> {
-    /// Opens both streams as kubectl does (the error stream is only ever
-    /// read, so our half of it ends at once) and waits for the kubelet to
+    /// Opens both streams to `port` as kubectl does (the error stream is only
+    /// ever read, so our half of it ends at once) and waits for the kubelet to
     /// accept the data stream.
-    async fn start(io: S, port: u16) -> Result<Self, OpenError> {
+    pub async fn start(io: S, port: u16) -> Result<Self, OpenError> {
         let (reader, mut writer) = tokio::io::split(io);
         let mut frames = FramedRead::new(reader, FrameDecoder);
         let port = port.to_string();
