@@ -106,13 +106,8 @@ impl Cluster {
         action: Action,
         call: impl Future<Output = std::result::Result<T, kube::Error>>,
     ) -> Result<T> {
-        let result = if self.request_timeout.is_zero() {
-            call.await
-        } else {
-            match tokio::time::timeout(self.request_timeout, call).await {
-                Ok(result) => result,
-                Err(_) => return Err(self.timed_out()),
-            }
+        let Some(result) = within(self.request_timeout, call).await else {
+            return Err(self.timed_out());
         };
         result.map_err(|err| self.explain(action, err))
     }
@@ -239,6 +234,16 @@ fn one_line(message: &str) -> String {
         .take(1)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Awaits `future` for at most `limit`, where zero means no bound, as with
+/// kubectl's `--request-timeout=0`. `None` when the time ran out.
+pub async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
+    if limit.is_zero() {
+        Some(future.await)
+    } else {
+        tokio::time::timeout(limit, future).await.ok()
+    }
 }
 
 /// A TCP connection read through a 64 KiB buffer. rustls asks the socket for

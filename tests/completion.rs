@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{devenv_bin, stderr, stdout};
+use common::{devenv_bin, repo, stderr, stdout};
 
 /// `kubectl devenv completion <target>` and the file it is committed as.
 const GENERATED: [(&str, &str); 6] = [
@@ -25,7 +25,7 @@ const GENERATED: [(&str, &str); 6] = [
 ];
 
 fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    repo().join(relative)
 }
 
 fn generate(target: &str) -> Vec<u8> {

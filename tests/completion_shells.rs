@@ -11,7 +11,7 @@ mod shells;
 
 use std::path::Path;
 
-use common::{devenv_bin, stderr, testbed_env};
+use common::{devenv_bin, repo, stderr, testbed_env};
 use shells::Sandbox;
 
 const TESTBED_CONTEXTS: [&str; 3] = ["testbed", "testbed-restricted", "testbed-second"];
@@ -27,7 +27,7 @@ fn kubectl_sandbox() -> Sandbox {
     let mut sandbox = Sandbox::new();
     sandbox.link("kubectl", Path::new(&kubectl));
     sandbox.link("kubectl-devenv", &devenv_bin());
-    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/kubectl_complete-devenv");
+    let shim = repo().join("completions/kubectl_complete-devenv");
     sandbox.link("kubectl_complete-devenv", &shim);
     sandbox
         .env

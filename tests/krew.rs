@@ -13,21 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use common::{devenv_bin, stderr, stdout, testbed_env};
+use common::{PLATFORMS, devenv_bin, repo, stderr, stdout, testbed_env};
 
 const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
-const PLATFORMS: [&str; 5] = [
-    "linux_amd64",
-    "linux_arm64",
-    "darwin_amd64",
-    "darwin_arm64",
-    "windows_amd64",
-];
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn archive(dist: &Path, platform: &str) -> PathBuf {
     let ext = if platform.starts_with("windows") {
         "zip"

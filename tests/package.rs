@@ -4,22 +4,13 @@
 //! Only linux/amd64 can be built here, so these tests pack small stand-in executables for
 //! every platform: what is checked is the packing and the manifest, not the binaries.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{PLATFORMS, repo};
 use sha2::{Digest, Sha256};
-
-const PLATFORMS: [&str; 5] = [
-    "linux_amd64",
-    "linux_arm64",
-    "darwin_amd64",
-    "darwin_arm64",
-    "windows_amd64",
-];
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A stand-in executable per platform, each with different content.
 fn stand_ins(dir: &Path) -> Vec<String> {

@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::client::{Cluster, within};
 use crate::error::{Action, Error, Result};
 use crate::forward::clients::client_command;
 use crate::forward::listener::Forward;
@@ -441,18 +441,11 @@ async fn wait_synced(
     namespace: &str,
     synced: &mut tokio::sync::oneshot::Receiver<std::result::Result<(), watcher::Error>>,
 ) -> Result<()> {
-    let outcome = if cluster.request_timeout.is_zero() {
-        synced.await
-    } else {
-        match tokio::time::timeout(cluster.request_timeout, synced).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                return Err(Error::Timeout {
-                    server: cluster.server.clone(),
-                    timeout: cluster.request_timeout,
-                });
-            }
-        }
+    let Some(outcome) = within(cluster.request_timeout, synced).await else {
+        return Err(Error::Timeout {
+            server: cluster.server.clone(),
+            timeout: cluster.request_timeout,
+        });
     };
     let action = || Action::new("watch", "pods").in_namespace(Some(namespace));
     match outcome {

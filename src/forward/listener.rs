@@ -15,6 +15,7 @@ use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
 use super::standby::Standbys;
 use super::tunnel::{self, Protocol, Traffic, Tunnel};
+use crate::client::within;
 use crate::error::humanize;
 
 /// Keepalive frames on every open stream, well inside the 5-minute kubelet
@@ -198,18 +199,11 @@ async fn open(
         shared.protocol,
         warm,
     );
-    let outcome = if shared.open_timeout.is_zero() {
-        opening.await
-    } else {
-        match tokio::time::timeout(shared.open_timeout, opening).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                return Err(format!(
-                    "no answer within {} (--request-timeout)",
-                    humanize(shared.open_timeout)
-                ));
-            }
-        }
+    let Some(outcome) = within(shared.open_timeout, opening).await else {
+        return Err(format!(
+            "no answer within {} (--request-timeout)",
+            humanize(shared.open_timeout)
+        ));
     };
     outcome.map_err(|err| err.to_string())
 }

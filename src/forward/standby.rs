@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::pods::PodSet;
 use super::spdy;
 use super::tunnel::Upgrade;
+use crate::client::within;
 
 /// Older standbys are dropped rather than used: well inside any streaming
 /// idle timeout (5 minutes on CIS-hardened nodes), and short enough that
@@ -49,7 +50,7 @@ impl Standbys {
         namespace: &str,
         pod: &str,
         uid: &str,
-        within: Duration,
+        limit: Duration,
     ) {
         {
             let mut slots = self.slots.lock().expect("standby lock");
@@ -63,14 +64,7 @@ impl Standbys {
         let (namespace, pod, uid) = (namespace.to_owned(), pod.to_owned(), uid.to_owned());
         tokio::spawn(async move {
             let upgrading = spdy::upgrade(&client, &namespace, &pod);
-            let upgraded = if within.is_zero() {
-                upgrading.await.ok()
-            } else {
-                tokio::time::timeout(within, upgrading)
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-            };
+            let upgraded = within(limit, upgrading).await.and_then(Result::ok);
             let mut slots = standbys.slots.lock().expect("standby lock");
             if let Some(slot) = slots.get_mut(&uid) {
                 slot.opening = false;

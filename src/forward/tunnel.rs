@@ -27,10 +27,9 @@ use crate::client::root_cause;
 pub type Upgrade = TokioIo<Upgraded>;
 
 /// How port-forward streams reach the API server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
     /// SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged
-    #[default]
     Spdy,
     /// WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets
     Websocket,

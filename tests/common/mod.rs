@@ -4,9 +4,23 @@
 //! or any other cluster.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The platforms a release is packed for (scripts/package.sh, krew/devenv.yaml).
+pub const PLATFORMS: [&str; 5] = [
+    "linux_amd64",
+    "linux_arm64",
+    "darwin_amd64",
+    "darwin_arm64",
+    "windows_amd64",
+];
+
+/// The repository's top directory.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// The plugin binary that cargo built for this test run.
 pub fn devenv_bin() -> PathBuf {
