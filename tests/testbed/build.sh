@@ -56,6 +56,9 @@ build kwok kwok "$kwok_version" "-s -w" sigs.k8s.io/kwok/cmd/kwok
 build k8s kubernetes "$k8s_version" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+# The real node's components, from the same module (a warm build cache makes this quick).
+build k8s_node kubernetes "$k8s_version" "$k8s_ldflags" \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 # Tools for the distribution, image-check and workflow tests.
 build krew krew "$krew_version" "-s -w" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 build crane crane "$crane_version" "-s -w" github.com/google/go-containerregistry/cmd/crane
