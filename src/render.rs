@@ -608,9 +608,9 @@ fn pod_spec(spec: &Spec, entry: &catalog::Entry, container: Container) -> PodSpe
         // which some official images mistake for their own settings.
         enable_service_links: Some(false),
         automount_service_account_token: Some(false),
-        node_selector: spec.target_arch.map(|arch| {
-            BTreeMap::from([("kubernetes.io/arch".to_owned(), arch.as_str().to_owned())])
-        }),
+        node_selector: node_selector(spec),
+        tolerations: (!spec.placement.tolerations.is_empty())
+            .then(|| spec.placement.tolerations.clone()),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(entry.user),
@@ -625,6 +625,15 @@ fn pod_spec(spec: &Spec, entry: &catalog::Entry, container: Container) -> PodSpe
         termination_grace_period_seconds: Some(10),
         ..Default::default()
     }
+}
+
+/// The stack's placement plus its target architecture, if any.
+pub fn node_selector(spec: &Spec) -> Option<BTreeMap<String, String>> {
+    let mut selector = spec.placement.node_selector.clone();
+    if let Some(arch) = spec.target_arch {
+        selector.insert("kubernetes.io/arch".to_owned(), arch.as_str().to_owned());
+    }
+    (!selector.is_empty()).then_some(selector)
 }
 
 /// The YAML stream `up --dry-run -o yaml` prints: one document per object.
@@ -895,6 +904,35 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(volumes[0].host_path.as_ref().unwrap().path, "/srv/app");
+    }
+
+    #[test]
+    fn placement_applies_to_every_pod_beside_the_target_arch() {
+        let spec = spec_with(
+            "[{kind: mysql}, {kind: redis}]",
+            "  targetArch: amd64\n  placement:\n    nodeSelector: {pool: dev}\n    tolerations: [{key: dedicated, operator: Exists, effect: NoSchedule}]\n",
+        );
+        let objects = render(
+            &spec,
+            &fixed_credentials(&spec),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let mut pods = 0;
+        for object in &objects {
+            let pod = match object {
+                Object::Deployment(d) => d.spec.as_ref().unwrap().template.spec.as_ref(),
+                Object::StatefulSet(s) => s.spec.as_ref().unwrap().template.spec.as_ref(),
+                _ => continue,
+            }
+            .unwrap();
+            pods += 1;
+            let selector = pod.node_selector.as_ref().unwrap();
+            assert_eq!(selector["pool"], "dev");
+            assert_eq!(selector["kubernetes.io/arch"], "amd64");
+            let tolerations = pod.tolerations.as_ref().unwrap();
+            assert_eq!(tolerations[0].key.as_deref(), Some("dedicated"));
+        }
+        assert_eq!(pods, 3, "dev pod, mysql and redis");
     }
 
     #[test]

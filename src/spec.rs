@@ -40,9 +40,26 @@ pub struct Spec {
     pub cluster_domain: String,
     /// Pods are pinned to nodes of this architecture; `None` lets the scheduler pick.
     pub target_arch: Option<Arch>,
+    /// Where every pod of the stack may run (a dedicated, tainted node pool).
+    pub placement: Placement,
     pub dev: DevPod,
     /// The test stack, in file order.
     pub components: Vec<Component>,
+}
+
+/// Node selection shared by every pod of the stack, as a Helm chart's
+/// `nodeSelector` and `tolerations` values: clusters often keep dev workloads
+/// on a tainted node group (EKS managed node groups, a k3s agent).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    pub tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
+}
+
+impl Placement {
+    pub fn is_empty(&self) -> bool {
+        self.node_selector.is_empty() && self.tolerations.is_empty()
+    }
 }
 
 /// The developer's pod: PHP with the stack's connection settings in its environment.
@@ -164,6 +181,21 @@ impl Spec {
         }
         if let Some(arch) = self.target_arch {
             out += &format!("  targetArch: {arch}\n");
+        }
+        if !self.placement.is_empty() {
+            out += "  placement:\n";
+            if !self.placement.node_selector.is_empty() {
+                out += &format!(
+                    "    nodeSelector: {}\n",
+                    serde_json::to_string(&self.placement.node_selector).expect("maps encode")
+                );
+            }
+            if !self.placement.tolerations.is_empty() {
+                out += &format!(
+                    "    tolerations: {}\n",
+                    serde_json::to_string(&self.placement.tolerations).expect("tolerations encode")
+                );
+            }
         }
         out += &format!("  dev:\n    version: \"{}\"\n", self.dev.version);
         let php = catalog::php();
@@ -296,8 +328,19 @@ struct FileSpec {
     #[serde(default)]
     target_arch: Option<Spanned<String>>,
     #[serde(default)]
+    placement: Option<Spanned<FilePlacement>>,
+    #[serde(default)]
     dev: Option<FileDev>,
     components: Spanned<Vec<FileComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FilePlacement {
+    #[serde(default)]
+    node_selector: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,6 +445,10 @@ impl File {
             None => None,
             Some(arch) => Some(arch.value.parse().map_err(|msg| (arch.referenced, msg))?),
         };
+        let placement = match spec.placement {
+            None => Placement::default(),
+            Some(placement) => validate_placement(placement)?,
+        };
         let dev = validate_dev(spec.dev)?;
         if spec.components.value.is_empty() {
             return Err((
@@ -437,10 +484,48 @@ impl File {
             test_namespace,
             cluster_domain,
             target_arch,
+            placement,
             dev,
             components,
         })
     }
+}
+
+fn validate_placement(placement: Spanned<FilePlacement>) -> Result<Placement, Invalid> {
+    let at = placement.referenced;
+    let FilePlacement {
+        node_selector,
+        tolerations,
+    } = placement.value;
+    if node_selector.contains_key("kubernetes.io/arch") {
+        return Err((
+            at,
+            "set the architecture with `targetArch:`, not placement.nodeSelector".to_owned(),
+        ));
+    }
+    for toleration in &tolerations {
+        let operator = toleration.operator.as_deref().unwrap_or("Equal");
+        if !matches!(operator, "Equal" | "Exists") {
+            return Err((
+                at,
+                format!("invalid toleration operator \"{operator}\" (use Equal or Exists)"),
+            ));
+        }
+        if let Some(effect) = toleration.effect.as_deref()
+            && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
+        {
+            return Err((
+                at,
+                format!(
+                    "invalid toleration effect \"{effect}\" (use NoSchedule, PreferNoSchedule or NoExecute)"
+                ),
+            ));
+        }
+    }
+    Ok(Placement {
+        node_selector,
+        tolerations,
+    })
 }
 
 fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
@@ -817,6 +902,46 @@ spec:
 
     fn error_of(text: &str) -> String {
         parse(text, "devenv.yaml").unwrap_err().to_string()
+    }
+
+    const PLACED: &str = r#"
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata: {name: shop}
+spec:
+  placement:
+    nodeSelector: {pool: dev}
+    tolerations:
+      - {key: dedicated, operator: Equal, value: dev, effect: NoSchedule}
+  components: [{kind: redis}]
+"#;
+
+    #[test]
+    fn placement_round_trips_through_the_writer() {
+        let spec = parse(PLACED, "devenv.yaml").unwrap();
+        assert_eq!(spec.placement.node_selector["pool"], "dev");
+        assert_eq!(
+            spec.placement.tolerations[0].key.as_deref(),
+            Some("dedicated")
+        );
+        assert_eq!(parse(&spec.to_yaml(), "again").unwrap(), spec);
+    }
+
+    #[test]
+    fn placement_mistakes_are_located() {
+        let arch = PLACED.replace("{pool: dev}", "{kubernetes.io/arch: arm64}");
+        assert_eq!(
+            error_of(&arch),
+            "devenv.yaml:7:5: set the architecture with `targetArch:`, not placement.nodeSelector"
+        );
+        let operator = PLACED.replace("operator: Equal", "operator: In");
+        assert!(
+            error_of(&operator).contains("invalid toleration operator \"In\""),
+            "{}",
+            error_of(&operator)
+        );
+        let effect = PLACED.replace("effect: NoSchedule", "effect: Never");
+        assert!(error_of(&effect).contains("invalid toleration effect \"Never\""));
     }
 
     #[test]
