@@ -10,6 +10,7 @@ pub mod client;
 pub mod commands;
 pub mod error;
 pub mod forward;
+pub mod generic;
 pub mod labels;
 pub mod output;
 pub mod registry;

@@ -507,7 +507,7 @@ fn is_default_class(class: &StorageClass) -> bool {
 async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
     let mut found = Credentials::new();
     for component in &spec.components {
-        if component.entry().credentials.is_none() {
+        if !component.has_credentials() {
             continue;
         }
         let name = render::credentials_secret_name(&component.name);
