@@ -205,6 +205,67 @@ impl Spec {
         self.components.iter().find(|c| c.name == name)
     }
 
+    /// The start order `dependsOn` asks for, as waves of component names
+    /// (the dev pod as [`DEV_COMPONENT`]): each one starts once the
+    /// dependencies of its members, all in earlier waves, are Ready. One wave
+    /// when nothing depends on anything. Validation rules out cycles.
+    pub fn start_waves(&self) -> Vec<Vec<String>> {
+        let mut wave_of: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut pending: Vec<(&str, &[String])> = self
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.depends_on.as_slice()))
+            .chain(std::iter::once((
+                DEV_COMPONENT,
+                self.dev.depends_on.as_slice(),
+            )))
+            .collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|(name, deps)| {
+                let waves: Option<Vec<usize>> = deps
+                    .iter()
+                    .map(|d| wave_of.get(d.as_str()).copied())
+                    .collect();
+                match waves {
+                    Some(waves) => {
+                        wave_of.insert(name, waves.iter().map(|w| w + 1).max().unwrap_or(0));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if pending.len() == before {
+                // A cycle, which parse refuses; start the rest last rather than never.
+                let last = wave_of.values().max().map_or(0, |w| w + 1);
+                for (name, _) in pending.drain(..) {
+                    wave_of.insert(name, last);
+                }
+            }
+        }
+        let count = wave_of.values().max().map_or(0, |w| w + 1);
+        let mut waves = vec![Vec::new(); count];
+        // In file order within a wave, the dev pod last.
+        for name in self
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(std::iter::once(DEV_COMPONENT))
+        {
+            waves[wave_of[name]].push(name.to_owned());
+        }
+        waves
+    }
+
+    /// What `name` (a component, or the dev pod) waits for.
+    pub fn dependencies_of(&self, name: &str) -> &[String] {
+        if name == DEV_COMPONENT {
+            return &self.dev.depends_on;
+        }
+        self.component(name)
+            .map_or(&[], |c| c.depends_on.as_slice())
+    }
+
     /// The dev namespace first, then the test namespace.
     pub fn namespaces(&self) -> [&str; 2] {
         [&self.dev_namespace, &self.test_namespace]
