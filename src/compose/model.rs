@@ -923,12 +923,14 @@ fn merge(base: Service, over: Service) -> Service {
     let mut expose = base.expose;
     expose.extend(over.expose.into_iter());
     expose.dedup();
-    let mut volumes: Vec<Mount> = base
-        .volumes
-        .into_iter()
-        .filter(|v| !over.volumes.iter().any(|o| o.target == v.target))
-        .collect();
-    volumes.extend(over.volumes);
+    // By target, in place: an override keeps its base's position.
+    let mut volumes: Vec<Mount> = base.volumes;
+    for mount in over.volumes {
+        match volumes.iter_mut().find(|v| v.target == mount.target) {
+            Some(slot) => *slot = mount,
+            None => volumes.push(mount),
+        }
+    }
     let mut depends_on: Vec<Dependency> = base
         .depends_on
         .into_iter()

@@ -96,6 +96,7 @@ func main() {
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(filepath.Dir(file)),
 		cli.WithOsEnv,
+		cli.WithEnvFiles(),
 		cli.WithDotEnv,
 		cli.WithProfiles(wanted),
 		cli.WithName("compose-ref"),
