@@ -44,6 +44,7 @@ kwok_version=$(version_of kwok sigs.k8s.io/kwok)
 krew_version=$(version_of krew sigs.k8s.io/krew)
 crane_version=$(version_of crane github.com/google/go-containerregistry)
 actionlint_version=$(version_of actionlint github.com/rhysd/actionlint)
+compose_ref_version=$(version_of compose-ref github.com/compose-spec/compose-go/v2)
 
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 k8s_ldflags="-s -w"
@@ -63,5 +64,7 @@ build k8s_node kubernetes "$k8s_version" "$k8s_ldflags" \
 build krew krew "$krew_version" "-s -w" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 build crane crane "$crane_version" "-s -w" github.com/google/go-containerregistry/cmd/crane
 build actionlint actionlint "$actionlint_version" "-s -w" github.com/rhysd/actionlint/cmd/actionlint
+# The reference Compose reader (compose-go) that tests/compose_oracle.rs compares with.
+build compose_ref compose-ref "$compose_ref_version" "-s -w" .
 # kwok's stage definitions ship inside its module; the controller needs them.
 echo "KWOK_STAGES=$(cd "$here/go/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage/fast"
