@@ -791,6 +791,235 @@ pub fn config_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::{self, Object, StorageMode, StoragePlan};
+    use crate::spec;
+
+    const STACK: &str = r#"
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata: {name: shop}
+spec:
+  dev:
+    dependsOn: [search]
+    files:
+      - {path: /usr/local/etc/php/conf.d/x.ini, content: "memory_limit = 1G\n"}
+  components:
+    - kind: postgres
+      name: db
+    - kind: generic
+      name: search
+      image: getmeili/meilisearch:v1.12
+      ports:
+        - {name: http, port: 7700}
+        - {name: metrics, port: 9090}
+      env:
+        MEILI_ENV: development
+        MEILI_MASTER_KEY: secret:master-key
+      command: [/bin/meilisearch]
+      args: [--db-path, /meili_data]
+      readiness:
+        http: {path: /health, port: http}
+        interval: 2s
+        timeout: 1s
+        retries: 10
+        startPeriod: 30s
+      storage: {path: /meili_data, size: 2Gi}
+      runAsUser: 1001
+      runAsGroup: 1002
+      files:
+        - path: /etc/meili.toml
+          content: |
+            env = "development"
+      dependsOn: [db]
+    - kind: generic
+      name: worker
+      image: busybox:1.37
+      command: [sleep, infinity]
+"#;
+
+    fn error_of(text: &str) -> String {
+        spec::parse(text, "devenv.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn generic_components_parse_and_round_trip() {
+        let spec = spec::parse(STACK, "devenv.yaml").unwrap();
+        let search = spec.component("search").unwrap();
+        let generic = search.generic().unwrap();
+        assert_eq!(search.port, 7700);
+        assert_eq!(search.version, "v1.12");
+        assert_eq!(search.depends_on, ["db"]);
+        assert_eq!(generic.run_as_user, 1001);
+        assert_eq!(
+            generic.secret_keys().into_iter().collect::<Vec<_>>(),
+            ["master-key"]
+        );
+        assert_eq!(
+            generic.readiness.as_ref().unwrap().start_period_seconds,
+            Some(30)
+        );
+        let worker = spec.component("worker").unwrap();
+        assert_eq!(worker.port, 0);
+        assert!(worker.generic().unwrap().readiness.is_none());
+        assert_eq!(spec.dev.depends_on, ["search"]);
+        assert_eq!(
+            spec.start_waves(),
+            [vec!["db", "worker"], vec!["search"], vec!["dev"]]
+        );
+        assert_eq!(spec::parse(&spec.to_yaml(), "again").unwrap(), spec);
+    }
+
+    #[test]
+    fn generic_components_render_like_catalog_ones() {
+        let spec = spec::parse(STACK, "devenv.yaml").unwrap();
+        let credentials = render::complete_credentials(&spec, &Default::default(), || "pw".into());
+        assert_eq!(credentials["search"]["master-key"], "pw");
+        let objects = render::render(
+            &spec,
+            &credentials,
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| format!("{} {}/{}", o.kind(), o.namespace().unwrap_or(""), o.name()))
+            .collect();
+        for expected in [
+            "Secret test/search-credentials",
+            "ConfigMap test/search-files",
+            "ConfigMap dev/dev-files",
+            "Service test/search",
+            "Service dev/search",
+            "StatefulSet test/search",
+            "Deployment test/worker",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("Service") && n.ends_with("/worker")),
+            "no ports, no Service"
+        );
+        let Some(Object::StatefulSet(sts)) = objects
+            .iter()
+            .find(|o| o.name() == "search" && o.kind() == "StatefulSet")
+        else {
+            unreachable!()
+        };
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let container = &pod.containers[0];
+        let sc = container.security_context.as_ref().unwrap();
+        assert_eq!(
+            (
+                sc.run_as_user,
+                sc.run_as_group,
+                sc.allow_privilege_escalation
+            ),
+            (Some(1001), Some(1002), Some(false))
+        );
+        assert_eq!(pod.security_context.as_ref().unwrap().fs_group, Some(1002));
+        let probe = container.readiness_probe.as_ref().unwrap();
+        assert_eq!(
+            probe.http_get.as_ref().unwrap().path.as_deref(),
+            Some("/health")
+        );
+        assert_eq!(
+            (probe.period_seconds, probe.failure_threshold),
+            (Some(2), Some(10))
+        );
+        assert_eq!(
+            container.startup_probe.as_ref().unwrap().failure_threshold,
+            Some(25)
+        );
+        let mounts: Vec<&str> = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        assert_eq!(mounts, ["/etc/meili.toml", "/meili_data"]);
+        let key = container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "MEILI_MASTER_KEY")
+            .unwrap();
+        assert_eq!(
+            key.value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .name,
+            "search-credentials"
+        );
+        let Some(Object::Service(service)) = objects.iter().find(|o| {
+            o.kind() == "Service" && o.namespace() == Some("test") && o.name() == "search"
+        }) else {
+            unreachable!()
+        };
+        let ports: Vec<i32> = service
+            .spec
+            .as_ref()
+            .unwrap()
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| p.port)
+            .collect();
+        assert_eq!(ports, [7700, 9090]);
+    }
+
+    #[test]
+    fn generic_mistakes_are_located() {
+        let at = |from: &str, to: &str| error_of(&STACK.replace(from, to));
+        assert_eq!(
+            at(
+                "      name: search\n      image: getmeili/meilisearch:v1.12\n",
+                "      name: search\n"
+            ),
+            "devenv.yaml:13:13: a `kind: generic` component needs an `image:`"
+        );
+        assert!(
+            at("{name: http, port: 7700}", "{name: HTTP, port: 7700}")
+                .starts_with("devenv.yaml:17:18: invalid port name \"HTTP\"")
+        );
+        assert!(at("port: http}", "port: web}").contains("readiness refers to port \"web\""));
+        assert!(
+            at("runAsUser: 1001", "runAsUser: 0").contains("every pod runs as a non-root user")
+        );
+        assert!(
+            at("interval: 2s", "interval: often").contains("invalid readiness interval \"often\"")
+        );
+        assert!(
+            at("dependsOn: [db]", "dependsOn: [nope]")
+                .starts_with("devenv.yaml:37:19: dependsOn: no component \"nope\"")
+        );
+        let cycle = error_of(
+            &STACK
+                .replace("dependsOn: [db]", "dependsOn: [db, worker]")
+                .replace(
+                    "      command: [sleep, infinity]",
+                    "      command: [sleep, infinity]\n      dependsOn: [search]",
+                ),
+        );
+        assert_eq!(
+            cycle,
+            "devenv.yaml:42:19: dependency cycle: search -> worker -> search"
+        );
+        let catalog = error_of(&STACK.replace(
+            "      name: db\n",
+            "      name: db\n      ports: [{name: pg, port: 5432}]\n",
+        ));
+        assert!(
+            catalog.contains("`ports` is for `kind: generic` components"),
+            "{catalog}"
+        );
+    }
 
     #[test]
     fn go_durations() {
