@@ -921,7 +921,7 @@ fn merge(base: Service, over: Service) -> Service {
         }
     }
     let mut expose = base.expose;
-    expose.extend(over.expose.into_iter());
+    expose.extend(over.expose);
     expose.dedup();
     // By target, in place: an override keeps its base's position.
     let mut volumes: Vec<Mount> = base.volumes;

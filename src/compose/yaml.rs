@@ -57,11 +57,10 @@ struct Key(String);
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Node::deserialize(deserializer)? {
-            node => node.scalar_text().map(Key).ok_or_else(|| {
-                de::Error::custom(format!("a mapping key cannot be {}", node.type_name()))
-            }),
-        }
+        let node = Node::deserialize(deserializer)?;
+        node.scalar_text().map(Key).ok_or_else(|| {
+            de::Error::custom(format!("a mapping key cannot be {}", node.type_name()))
+        })
     }
 }
 
