@@ -37,6 +37,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s v -l verb
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s h -l help -d 'Print help'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "init" -d 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "logs" -d 'Print the logs of a component\'s pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
@@ -73,6 +74,23 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l dry
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s h -l help -d 'Print help'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s V -l version -d 'Print version'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l from-compose -d 'Convert a Compose file; given a directory or nothing, the first of compose.yaml, compose.yml, docker-compose.yaml and docker-compose.yml there' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l profile -d 'Enable a Compose profile (repeatable; default: $COMPOSE_PROFILES)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l name -d 'Stack name (default: devenv)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s f -l file -d 'Where to write the stack description' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s n -l namespace -d 'The namespace scope for this request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l force -d 'Overwrite an existing devenv.yaml'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s f -l file -d 'The stack\'s description (default: ./devenv.yaml if it exists)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l stack -d 'The stack to remove, by name' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l timeout -d 'How long to wait for the pods (and, with --purge, the namespaces) to go away' -r
@@ -210,14 +228,15 @@ yaml\t''"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "init" -d 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

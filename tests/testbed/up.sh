@@ -241,6 +241,7 @@ export TESTBED_CRANE=$CRANE_BIN/crane
 export TESTBED_KREW=$KREW_BIN/krew
 export TESTBED_VALIDATE_KREW_MANIFEST=$KREW_BIN/validate-krew-manifest
 export TESTBED_ACTIONLINT=$ACTIONLINT_BIN/actionlint
+export TESTBED_COMPOSE_REF=$COMPOSE_REF_BIN/compose-ref
 export PATH=$K8S_BIN:$tools:\$PATH
 # The real node (pods need nodeSelector kubernetes.io/hostname=\$TESTBED_REAL_NODE
 #   and a toleration of the NoSchedule taint \$TESTBED_REAL_NODE_TAINT).
