@@ -38,9 +38,9 @@ if running containerd; then
 fi
 stop containerd
 
-# Deepest first: volume and netns mounts, containers' rootfs and shm.
+# Deepest first: volume and pod netns mounts, containers' rootfs and shm.
 mounts=$(findmnt -rn -o TARGET |
-  grep -E "^($node_dir/kubelet|/var/lib/kubelet|/run/netns|/run/containerd|$TESTBED_DIR/containerd)(/|$)" | sort -r) || true
+  grep -E "^($node_dir/kubelet|/var/lib/kubelet|/run/netns/cni-|/run/containerd|$TESTBED_DIR/containerd)" | sort -r) || true
 for target in $mounts; do
   umount "$target" 2>/dev/null || umount -l "$target"
 done
