@@ -4,11 +4,13 @@
 # provisioner behind the default StorageClass. Sourced by up.sh once the
 # control plane and the registries run; uses its start/leaf helpers.
 #
-# Everything listens on 127.0.0.1 or on the bridge. Pods get addresses on
+# Everything listens on 127.0.0.1 or on the bridge (but kube-router's health
+# port, which the rules below fence off). Pods get addresses on
 # realbr0 (10.85.0.0/24) and routes to the bridge and the Service range only;
 # the rules below drop whatever would still head for the external interface.
 # The node is tainted, so only pods that ask for it (nodeSelector
-# kubernetes.io/hostname=real-0 plus a toleration) leave the kwok nodes.
+# kubernetes.io/hostname=real-0 or devenv.test/real-node=true, plus a
+# toleration) leave the kwok nodes.
 
 real_node=real-0
 real_taint=devenv.test/real-node
