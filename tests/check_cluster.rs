@@ -182,7 +182,8 @@ fn deployed_amd64_only_image_fails_on_a_mixed_cluster() {
     assert_eq!(cells[1..4], ["linux/amd64", "✓", "✗"], "{table}");
     assert!(row.ends_with(&format!("deployment/{ns}/legacy")), "{table}");
     assert!(
-        table.contains("Nodes:    amd64 (1 node), arm64 (1 node)"),
+        // The test bed's kwok-amd64 and kwok-arm64, and its real node (amd64).
+        table.contains("Nodes:    amd64 (2 nodes), arm64 (1 node)"),
         "{table}"
     );
 }

@@ -850,7 +850,8 @@ fn unschedulable_pods_and_pending_claims_are_reported_after_a_grace_period() {
     let err = stderr(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("memcached: cannot be scheduled: 0/2 nodes are available"),
+        // Two kwok nodes without the CPU, and the real node's taint.
+        err.contains("memcached: cannot be scheduled: 0/3 nodes are available"),
         "{err}"
     );
     assert!(err.contains("Insufficient cpu"), "{err}");
