@@ -348,6 +348,21 @@ pub fn pod_finding(pod: &Pod, events: &[Event]) -> Option<Finding> {
     let mut creating = status.container_statuses.as_ref().is_none_or(Vec::is_empty)
         && status.phase.as_deref().unwrap_or("Pending") == "Pending";
     for container in status.container_statuses.iter().flatten() {
+        // Between two restarts a crashing container shows as terminated
+        // rather than in CrashLoopBackOff; a server that exits has crashed.
+        if let Some(ended) = container.state.as_ref().and_then(|s| s.terminated.as_ref())
+            && container.restart_count > 0
+        {
+            let mut detail = format!("last exit code {}", ended.exit_code);
+            if let Some(msg) = ended.message.as_deref().filter(|m| !m.trim().is_empty()) {
+                detail += &format!(", {}", msg.trim());
+            }
+            return Some(Finding::now(Problem::CrashLoop {
+                container: container.name.clone(),
+                detail,
+                log_lines: Vec::new(),
+            }));
+        }
         let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
             continue;
         };
@@ -429,10 +444,15 @@ pub fn pod_finding(pod: &Pod, events: &[Event]) -> Option<Finding> {
 /// `Failed` event carries the registry's answer, which tells a missing image
 /// (reported at once) from a rate limit (given [`PULL_GRACE`]).
 fn pull_finding(image: String, reason: String, message: String, events: &[Event]) -> Finding {
+    // "Failed to pull image "x": <cause>": the image is named already.
     let last_error = with_reason(events, &["Failed"])
         .into_iter()
         .map(message_of)
-        .find(|m| m.starts_with("Failed to pull image"));
+        .find(|m| m.starts_with("Failed to pull image"))
+        .map(|m| {
+            m.split_once("\": ")
+                .map_or(m.clone(), |(_, cause)| cause.to_owned())
+        });
     let cause = format!("{message} {}", last_error.as_deref().unwrap_or_default());
     let when = if pull_error_is_final(&cause) {
         When::Now
@@ -732,8 +752,58 @@ mod tests {
         assert_eq!(
             finding.problem.to_string(),
             "cannot pull image \"mysql:8.4\" (ImagePullBackOff): Back-off pulling image \
-             \"127.0.0.1:5000/nope:1\"; last error: Failed to pull image \
-             \"127.0.0.1:5000/nope:1\": 127.0.0.1:5000/nope:1: not found"
+             \"127.0.0.1:5000/nope:1\"; last error: 127.0.0.1:5000/nope:1: not found"
+        );
+    }
+
+    /// kubelet 1.36 puts the pull error into the back-off message itself;
+    /// the event's copy is not repeated.
+    #[test]
+    fn a_back_off_message_with_its_cause_is_not_repeated() {
+        let cause = "rpc error: code = NotFound desc = failed to pull and unpack image \
+                     \"127.0.0.1:5000/nope:1\": 127.0.0.1:5000/nope:1: not found";
+        let pod = pod_with(
+            Some((
+                "ImagePullBackOff",
+                &format!("Back-off pulling image \"127.0.0.1:5000/nope:1\": ErrImagePull: {cause}"),
+            )),
+            None,
+        );
+        let events = [event(
+            "Failed",
+            &format!("Failed to pull image \"127.0.0.1:5000/nope:1\": {cause}"),
+            2,
+            1,
+        )];
+        let text = problem(pod_finding(&pod, &events)).to_string();
+        assert_eq!(text.matches("not found").count(), 1, "{text}");
+    }
+
+    /// A crashing container seen between two restarts.
+    #[test]
+    fn a_container_that_exited_and_restarts_is_a_crash() {
+        let mut pod = pod_with(None, None);
+        let status = &mut pod
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[0];
+        status.restart_count = 2;
+        status.state = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: 3,
+                reason: Some("Error".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let finding = pod_finding(&pod, &[]).unwrap();
+        assert_eq!(finding.when, When::Now);
+        assert_eq!(
+            finding.problem.to_string(),
+            "container \"mysql\" keeps crashing (CrashLoopBackOff): last exit code 3"
         );
     }
 
