@@ -5,6 +5,7 @@ pub mod completion;
 pub mod credentials;
 pub mod down;
 pub mod forward;
+pub mod isolation;
 pub mod logs;
 pub mod shell;
 pub mod status;

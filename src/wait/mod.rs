@@ -413,7 +413,7 @@ fn is_starting(pod: &Pod) -> bool {
 /// The events of one object, of this very object (its UID): a StatefulSet's
 /// replacement pod and a re-created claim keep their names, but not the
 /// events of their predecessors. Unreadable events (RBAC) only cost detail.
-async fn object_events<K>(cluster: &Cluster, object: &K) -> Vec<Event>
+pub(crate) async fn object_events<K>(cluster: &Cluster, object: &K) -> Vec<Event>
 where
     K: Resource<DynamicType = ()>,
 {
