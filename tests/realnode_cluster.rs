@@ -1368,6 +1368,35 @@ fn kubectl_port_forward(namespace: &str, target: &str, port: u16) -> (Child, Str
     (child, address)
 }
 
+/// Deletes the component's pod and waits for its replacement (a new UID,
+/// the same StatefulSet name) to be Ready.
+fn replace_pod(stack: &Stack, component: &str) {
+    let pod = stack.pod_of(&stack.test, component);
+    let uid = kubectl_ok(&[
+        "get",
+        "pod",
+        "-n",
+        &stack.test,
+        &pod,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    kubectl_ok(&["delete", "pod", "-n", &stack.test, &pod, "--wait=false"]);
+    wait_for("the replacement pod", STARTUP, || {
+        let now = kubectl_ok(&[
+            "get",
+            "pod",
+            "-n",
+            &stack.test,
+            &pod,
+            "--ignore-not-found",
+            "-o",
+            r#"jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}"#,
+        ]);
+        (!now.is_empty() && !now.starts_with(&uid) && now.ends_with("True")).then_some(())
+    });
+}
+
 fn forward_through_the_real_kubelet(protocol: &str) {
     let node = real_node();
     let stack = Stack::new(&format!("rn-fwd-{}", &protocol[..2]));
@@ -1398,28 +1427,7 @@ fn forward_through_the_real_kubelet(protocol: &str) {
     // pod, fails on the first replacement while the forward moves on.
     let (mut kubectl_forward, kubectl_address) =
         kubectl_port_forward(&stack.test, "svc/mysql", 3306);
-    let mysql_pod = stack.pod_of(&stack.test, "mysql");
-    kubectl_ok(&[
-        "delete",
-        "pod",
-        "-n",
-        &stack.test,
-        &mysql_pod,
-        "--wait=false",
-    ]);
-    wait_for("the replacement mysql pod", STARTUP, || {
-        let name = stack.pod_of(&stack.test, "mysql");
-        let ready = kubectl_ok(&[
-            "get",
-            "pod",
-            "-n",
-            &stack.test,
-            &name,
-            "-o",
-            r#"jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}"#,
-        ]);
-        ready.ends_with("True").then_some(())
-    });
+    replace_pod(&stack, "mysql");
     assert_eq!(
         mysql_query(&stack, &mysql, "SELECT 1 + 1"),
         "2",
@@ -1439,30 +1447,7 @@ fn forward_through_the_real_kubelet(protocol: &str) {
 
     // Ten replacements of the mysql pod in a row, each followed.
     for round in 2..=10 {
-        let before = stack.pod_of(&stack.test, "mysql");
-        let uid = kubectl_ok(&[
-            "get",
-            "pod",
-            "-n",
-            &stack.test,
-            &before,
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ]);
-        kubectl_ok(&["delete", "pod", "-n", &stack.test, &before, "--wait=false"]);
-        wait_for("the replacement pod", STARTUP, || {
-            let now = kubectl_ok(&[
-                "get",
-                "pod",
-                "-n",
-                &stack.test,
-                &before,
-                "--ignore-not-found",
-                "-o",
-                r#"jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}"#,
-            ]);
-            (!now.starts_with(&uid) && now.ends_with("True")).then_some(())
-        });
+        replace_pod(&stack, "mysql");
         let answer = wait_for(
             "a query through the forward",
             Duration::from_secs(30),
