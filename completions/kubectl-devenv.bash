@@ -139,7 +139,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__check)
-            opts="-f -A -n -o -v -h -V --file --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -A -n -o -v -h -V --file --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --isolation --stack --probe-image --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -166,6 +166,18 @@ _kubectl_devenv() {
                     return 0
                     ;;
                 --registry-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --probe-image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -791,7 +803,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__up)
-            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --arch --skip-arch-check --insecure-registry --registry-timeout --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --code-path-node --arch --skip-arch-check --insecure-registry --registry-timeout --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -822,6 +834,10 @@ _kubectl_devenv() {
                     return 0
                     ;;
                 --code-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --code-path-node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

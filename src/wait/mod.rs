@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, LogParams};
@@ -103,8 +103,44 @@ pub fn statefulset_rollout(s: &StatefulSet) -> Rollout {
     }
 }
 
+/// The pods of a workload's current template, by the label its controller
+/// gives them; `None` while the controller has not caught up with the
+/// latest change (its pods are then the old template's).
+type Revision = Option<(&'static str, String)>;
+
+/// A Deployment's current revision: the `pod-template-hash` of its
+/// ReplicaSet with the same `deployment.kubernetes.io/revision`.
+pub fn deployment_revision(d: &Deployment, sets: &[ReplicaSet]) -> Revision {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    if d.status.as_ref().and_then(|s| s.observed_generation) < d.metadata.generation {
+        return None;
+    }
+    let revision = d.annotations().get(REVISION)?;
+    let set = sets.iter().find(|rs| {
+        rs.annotations().get(REVISION) == Some(revision)
+            && rs
+                .owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == d.metadata.uid.as_ref())
+    })?;
+    let hash = set.labels().get("pod-template-hash")?;
+    Some(("pod-template-hash", hash.clone()))
+}
+
+/// A StatefulSet's current revision: its `updateRevision`.
+pub fn statefulset_revision(s: &StatefulSet) -> Revision {
+    let status = s.status.as_ref()?;
+    if status.observed_generation < s.metadata.generation {
+        return None;
+    }
+    Some(("controller-revision-hash", status.update_revision.clone()?))
+}
+
 struct Snapshot {
     rollouts: BTreeMap<(String, String), Rollout>,
+    /// Only pods of these revisions are diagnosed: right after an update the
+    /// old pod may still show the failure the update fixes.
+    revisions: BTreeMap<(String, String), Revision>,
     pods: Vec<Pod>,
     claims: Vec<PersistentVolumeClaim>,
     /// Read only while a claim is Pending; `None` when they cannot be read.
@@ -114,6 +150,7 @@ struct Snapshot {
 async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
     let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
     let mut rollouts = BTreeMap::new();
+    let mut revisions = BTreeMap::new();
     let mut pods = Vec::new();
     let mut claims = Vec::new();
     for ns in spec.namespaces() {
@@ -123,11 +160,13 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         let statefulsets_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
         let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
-        let (deployments, statefulsets, pod_list, claim_list) = tokio::try_join!(
+        let sets_api = Api::<ReplicaSet>::namespaced(client.clone(), ns);
+        let (deployments, statefulsets, pod_list, claim_list, sets) = tokio::try_join!(
             cluster.call(action("deployments"), deployments_api.list(&params)),
             cluster.call(action("statefulsets"), statefulsets_api.list(&params)),
             cluster.call(action("pods"), pods_api.list(&params)),
             cluster.call(action("persistentvolumeclaims"), claims_api.list(&params)),
+            cluster.call(action("replicasets"), sets_api.list(&params)),
         )?;
         let key = |meta: &kube::api::ObjectMeta| {
             let component = meta
@@ -139,9 +178,11 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         };
         for d in &deployments.items {
             rollouts.insert(key(&d.metadata), deployment_rollout(d));
+            revisions.insert(key(&d.metadata), deployment_revision(d, &sets.items));
         }
         for s in &statefulsets.items {
             rollouts.insert(key(&s.metadata), statefulset_rollout(s));
+            revisions.insert(key(&s.metadata), statefulset_revision(s));
         }
         pods.extend(pod_list.items);
         claims.extend(claim_list.items);
@@ -165,6 +206,7 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
     };
     Ok(Snapshot {
         rollouts,
+        revisions,
         pods,
         claims,
         classes,
@@ -369,7 +411,21 @@ async fn component_state(
             ClaimState::Problem(finding) => return (Some(finding), None),
         }
     }
-    for pod in target_pods(&snap.pods, target) {
+    // Newest first, should a revision have several pods.
+    let revision = snap
+        .revisions
+        .get(&(target.namespace.clone(), target.component.clone()))
+        .cloned()
+        .flatten();
+    let mut pods: Vec<&Pod> = target_pods(&snap.pods, target)
+        .filter(|pod| {
+            revision
+                .as_ref()
+                .is_some_and(|(label, value)| pod.labels().get(*label) == Some(value))
+        })
+        .collect();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.clone()));
+    for pod in pods {
         let events = if is_starting(pod) {
             object_events(cluster, pod).await
         } else {
@@ -507,6 +563,45 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_current_revision_is_diagnosed() {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "d1", "generation": 3,
+                         "annotations": {"deployment.kubernetes.io/revision": "2"}},
+            "status": {"observedGeneration": 3}
+        }))
+        .unwrap();
+        let set = |revision: &str, hash: &str| -> ReplicaSet {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "annotations": {"deployment.kubernetes.io/revision": revision},
+                    "labels": {"pod-template-hash": hash},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                         "name": "dev", "uid": "d1"}]
+                }
+            }))
+            .unwrap()
+        };
+        let sets = [set("1", "old"), set("2", "new")];
+        assert_eq!(
+            deployment_revision(&d, &sets),
+            Some(("pod-template-hash", "new".to_owned()))
+        );
+        // The controller has not seen the latest change yet.
+        d.metadata.generation = Some(4);
+        assert_eq!(deployment_revision(&d, &sets), None);
+
+        let s: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"generation": 2},
+            "status": {"observedGeneration": 2, "replicas": 1, "updateRevision": "redis-abc"}
+        }))
+        .unwrap();
+        assert_eq!(
+            statefulset_revision(&s),
+            Some(("controller-revision-hash", "redis-abc".to_owned()))
+        );
+    }
 
     #[test]
     fn rollouts_wait_for_the_new_generation() {
