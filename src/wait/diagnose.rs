@@ -480,8 +480,17 @@ fn pull_finding(image: String, reason: String, message: String, events: &[Event]
 /// are retried by the kubelet and get [`GRACE`].
 fn creation_finding(pod: &Pod, node: Option<String>, events: &[Event]) -> Option<Finding> {
     node.as_ref()?;
+    // The kubelet got past volumes and sandbox (it pulls or starts the
+    // containers) after this failure: the failure is history.
+    let later_progress = |failure: &Event| {
+        let failed_at = last_seen(failure);
+        with_reason(events, &["Pulling", "Pulled", "Created", "Started"])
+            .first()
+            .is_some_and(|progress| last_seen(progress) > failed_at)
+    };
     if let Some(event) = with_reason(events, &["FailedMount", "FailedAttachVolume"])
         .into_iter()
+        .filter(|e| !later_progress(e))
         // "MountVolume.SetUp failed for volume "code" : ..." names the volume;
         // the volume manager's later "Unable to attach or mount volumes: ...
         // timed out" only repeats that something is missing.
@@ -514,7 +523,8 @@ fn creation_finding(pod: &Pod, node: Option<String>, events: &[Event]) -> Option
         });
     }
     with_reason(events, &["FailedCreatePodSandBox"])
-        .first()
+        .into_iter()
+        .find(|e| !later_progress(e))
         .map(|event| {
             Finding::after(
                 GRACE,
@@ -950,6 +960,10 @@ mod tests {
             "{}",
             finding.problem
         );
+        // A sandbox that failed once, then came up: the image is being pulled.
+        let mut pulling = sandbox.to_vec();
+        pulling.push(event("Pulling", "Pulling image \"mysql:8.4\"", 1, 5));
+        assert_eq!(pod_finding(&fresh, &pulling), None);
         // Once the containers run, old creation events are history.
         let mut running = pod_with(None, None);
         running.status.as_mut().unwrap().phase = Some("Running".into());
