@@ -504,30 +504,40 @@ where
 async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: String) -> Problem {
     let namespace = pod.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
-    let mut params = LogParams {
-        container: Some(container.clone()),
-        previous: true,
-        tail_lines: Some(LOG_LINES),
-        ..Default::default()
-    };
+    // The crashed instance is the previous one while the kubelet waits to
+    // restart it (CrashLoopBackOff), the current one while it shows as
+    // terminated; the other is tried when the first has no log.
+    let terminated_now = pod
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .find(|c| c.name == container)
+        .is_some_and(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
     let action = || {
         Action::new("get", "pods/log")
             .named(pod.name_any())
             .in_namespace(Some(&namespace))
     };
-    let logs = match cluster
-        .call(action(), pods.logs(&pod.name_any(), &params))
-        .await
-    {
-        Ok(logs) => logs,
-        Err(_) => {
-            params.previous = false;
-            cluster
-                .call(action(), pods.logs(&pod.name_any(), &params))
-                .await
-                .unwrap_or_default()
+    let mut logs = String::new();
+    for previous in [!terminated_now, terminated_now] {
+        let params = LogParams {
+            container: Some(container.clone()),
+            previous,
+            tail_lines: Some(LOG_LINES),
+            ..Default::default()
+        };
+        match cluster
+            .call(action(), pods.logs(&pod.name_any(), &params))
+            .await
+        {
+            // A kubelet that no longer has the file says so in the body.
+            Ok(text) if !text.starts_with("unable to retrieve container logs") => {
+                logs = text;
+                break;
+            }
+            _ => {}
         }
-    };
+    }
     if diagnose::is_exec_format_error(&detail) || diagnose::is_exec_format_error(&logs) {
         let node = pod
             .spec
