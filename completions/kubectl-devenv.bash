@@ -145,7 +145,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__check)
-            opts="-f -A -n -o -v -h -V --file --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -A -n -o -v -h -V --file --arch --image --deployed --all-namespaces --insecure-registry --registry-timeout --isolation --stack --probe-image --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +172,18 @@ _kubectl_devenv() {
                     return 0
                     ;;
                 --registry-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --probe-image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -881,7 +893,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__up)
-            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --arch --skip-arch-check --insecure-registry --registry-timeout --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            opts="-f -y -n -o -v -h -V --file --components --name --dev-namespace --test-namespace --code-path --code-path-node --arch --skip-arch-check --insecure-registry --registry-timeout --yes --dry-run --timeout --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -912,6 +924,10 @@ _kubectl_devenv() {
                     return 0
                     ;;
                 --code-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --code-path-node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

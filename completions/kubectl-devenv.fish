@@ -43,7 +43,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "logs"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "check" -d 'Check that images have variants for the nodes\' architectures, or (--isolation) that the stack is isolated'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
@@ -54,6 +54,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l nam
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l dev-namespace -d 'Namespace of the dev pod (default: dev)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l test-namespace -d 'Namespace of the test stack (default: test)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l code-path -d 'Host directory to mount into the dev pod at /var/www/html (hostPath)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l code-path-node -d 'The node that has --code-path; the dev pod is pinned to it (needed when several nodes could run the dev pod)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l arch -d 'Run every pod on nodes of this architecture' -r -f -a "amd64\t''
 arm64\t''"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l insecure-registry -d 'A registry (host:port) to reach over plain HTTP; loopback registries always are' -r
@@ -171,6 +172,9 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l image -d 'An image to check; repeat or list several' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l insecure-registry -d 'A registry (host:port) to reach over plain HTTP; loopback registries always are' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l registry-timeout -d 'How long to wait for a registry to answer, per request (to connect: at most 5s)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l stack -d 'The stack to probe with --isolation (default: the one in ./devenv.yaml)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l probe-image -d 'The probe pods\' image with --isolation; it needs sh, timeout and nc' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l timeout -d 'How long the --isolation probe may take, pod start included' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -182,6 +186,7 @@ json\t''
 yaml\t''"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l deployed -d 'Check the images of the workloads in the namespace (-n): Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and bare Pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s A -l all-namespaces -d 'Check the images of the workloads in all namespaces (implies --deployed)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l isolation -d 'Instead of images: prove that the stack\'s NetworkPolicy is enforced, by probing its Services from a temporary namespace and from the dev namespace'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s h -l help -d 'Print help'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s V -l version -d 'Print version'
@@ -235,7 +240,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the nodes\' architectures, or (--isolation) that the stack is isolated'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'

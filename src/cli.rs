@@ -42,7 +42,7 @@ pub enum Command {
     Version(commands::version::VersionArgs),
     /// List what kubectl-devenv manages in the cluster
     Status(commands::status::StatusArgs),
-    /// Check that images have variants for the cluster's (or the given) architectures
+    /// Check that images have variants for the nodes' architectures, or (--isolation) that the stack is isolated
     Check(commands::check::CheckArgs),
     /// Forward local ports to the stack's components, following their Ready pods
     Forward(commands::forward::ForwardArgs),

@@ -10,8 +10,9 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HostPathVolumeSource, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    Affinity, Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HostPathVolumeSource, Namespace, NodeAffinity, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
     Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
     Volume, VolumeMount, VolumeResourceRequirements,
@@ -567,6 +568,7 @@ fn dev_pod(spec: &Spec) -> Deployment {
             mount_path: CODE_DIR.to_owned(),
             ..Default::default()
         }]);
+        pod.affinity = spec.dev.code_path_node.as_deref().map(on_node);
     }
     generic::mount_files(&mut pod, DEV_COMPONENT, &spec.dev.files);
     Deployment {
@@ -709,6 +711,27 @@ fn pod_spec(spec: &Spec, user: i64, group: i64, container: Container) -> PodSpec
             ..Default::default()
         }),
         termination_grace_period_seconds: Some(10),
+        ..Default::default()
+    }
+}
+
+/// Only on this node (by name, as `nodeName` would, but through the
+/// scheduler, which still checks resources, taints and the node selector).
+fn on_node(node: &str) -> Affinity {
+    Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".to_owned(),
+                        operator: "In".to_owned(),
+                        values: Some(vec![node.to_owned()]),
+                    }]),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -990,6 +1013,41 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(volumes[0].host_path.as_ref().unwrap().path, "/srv/app");
+    }
+
+    #[test]
+    fn a_code_path_node_pins_only_the_dev_pod() {
+        let spec = spec_with(
+            "[{kind: redis}]",
+            "  dev: {codePath: /srv/app, codePathNode: node-1}\n",
+        );
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let pod_of = |object: &Object| match object {
+            Object::Deployment(d) => d.spec.clone().unwrap().template.spec.unwrap(),
+            Object::StatefulSet(s) => s.spec.clone().unwrap().template.spec.unwrap(),
+            _ => unreachable!(),
+        };
+        let dev = pod_of(find(&objects, "Deployment", "dev", "dev"));
+        let terms = dev
+            .affinity
+            .unwrap()
+            .node_affinity
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .unwrap()
+            .node_selector_terms;
+        let fields = terms[0].match_fields.clone().unwrap();
+        assert_eq!(
+            (fields[0].key.as_str(), fields[0].operator.as_str()),
+            ("metadata.name", "In")
+        );
+        assert_eq!(fields[0].values, Some(vec!["node-1".to_owned()]));
+        let redis = pod_of(find(&objects, "StatefulSet", "test", "redis"));
+        assert!(redis.affinity.is_none());
     }
 
     #[test]

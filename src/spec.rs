@@ -70,6 +70,10 @@ pub struct DevPod {
     pub image: String,
     /// Host directory mounted at /var/www/html (hostPath); only when asked for.
     pub code_path: Option<PathBuf>,
+    /// The node that has `code_path`: a hostPath is a path on one node, so
+    /// the dev pod is pinned there. `up` fills it in when only one node can
+    /// run the dev pod, and refuses to guess among several.
+    pub code_path_node: Option<String>,
     pub resources: Resources,
     /// Components that must be Ready before `up` starts the dev pod.
     pub depends_on: Vec<String>,
@@ -316,6 +320,9 @@ impl Spec {
         if let Some(path) = &self.dev.code_path {
             out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
         }
+        if let Some(node) = &self.dev.code_path_node {
+            out += &format!("    codePathNode: {}\n", quote(node));
+        }
         if self.dev.resources != php.resources {
             out += &resources_yaml(&self.dev.resources, "    ");
         }
@@ -503,6 +510,8 @@ struct FileDev {
     image: Option<Spanned<String>>,
     #[serde(default)]
     code_path: Option<Spanned<String>>,
+    #[serde(default)]
+    code_path_node: Option<Spanned<String>>,
     #[serde(default)]
     resources: Option<Spanned<Resources>>,
     #[serde(default)]
@@ -811,6 +820,7 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         version: None,
         image: None,
         code_path: None,
+        code_path_node: None,
         resources: None,
         depends_on: None,
         files: None,
@@ -833,6 +843,22 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
             ));
         }
     };
+    let code_path_node = match &dev.code_path_node {
+        None => None,
+        Some(node) if code_path.is_none() => {
+            return Err((
+                node.referenced,
+                "codePathNode needs codePath: it names the node that has the code".to_owned(),
+            ));
+        }
+        Some(node) if is_dns_subdomain(&node.value) => Some(node.value.clone()),
+        Some(node) => {
+            return Err((
+                node.referenced,
+                format!("invalid codePathNode \"{}\" (a node name)", node.value),
+            ));
+        }
+    };
     let resources = match &dev.resources {
         Some(resources) => check_resources(resources)?,
         None => php.resources.clone(),
@@ -842,6 +868,7 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         version,
         image,
         code_path,
+        code_path_node,
         resources,
         depends_on: Vec::new(),
         files,
@@ -1378,6 +1405,25 @@ spec:
             spec.service_host(mysql),
             "mysql.shop-test.svc.cluster.local"
         );
+    }
+
+    #[test]
+    fn the_code_path_node_comes_with_a_code_path() {
+        let with_node = FULL.replace(
+            "    codePath: /home/me/shop\n",
+            "    codePath: /home/me/shop\n    codePathNode: node-1\n",
+        );
+        let spec = parse(&with_node, "devenv.yaml").unwrap();
+        assert_eq!(spec.dev.code_path_node.as_deref(), Some("node-1"));
+        assert_eq!(parse(&spec.to_yaml(), "canonical").unwrap(), spec);
+        let alone = with_node.replace("    codePath: /home/me/shop\n", "");
+        assert!(
+            error_of(&alone).contains("codePathNode needs codePath"),
+            "{}",
+            error_of(&alone)
+        );
+        let bad = with_node.replace("node-1", "Node_1");
+        assert!(error_of(&bad).contains("invalid codePathNode \"Node_1\""));
     }
 
     #[test]

@@ -46,6 +46,23 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    /// Instead of images: prove that the stack's NetworkPolicy is enforced, by
+    /// probing its Services from a temporary namespace and from the dev namespace
+    #[arg(long, conflicts_with_all = ["arch", "images", "deployed", "all_namespaces"])]
+    pub isolation: bool,
+
+    /// The stack to probe with --isolation (default: the one in ./devenv.yaml)
+    #[arg(long, value_name = "NAME", requires = "isolation")]
+    pub stack: Option<String>,
+
+    /// The probe pods' image with --isolation; it needs sh, timeout and nc
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.37")]
+    pub probe_image: String,
+
+    /// How long the --isolation probe may take, pod start included
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Where the required architectures came from.
@@ -74,6 +91,15 @@ pub struct CheckReport {
 }
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
+    if args.isolation {
+        let options = crate::commands::isolation::Options {
+            stack: args.stack.as_deref(),
+            file: args.file.as_deref(),
+            probe_image: &args.probe_image,
+            timeout: args.timeout,
+        };
+        return crate::commands::isolation::run(global, &options).await;
+    }
     let flag_arches = parse_arch_list(&args.arch).map_err(Error::Usage)?;
     let deployed = args.deployed || args.all_namespaces;
     let spec_file = match &args.file {

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod down;
 pub mod forward;
 pub mod init;
+pub mod isolation;
 pub mod logs;
 pub mod shell;
 pub mod status;

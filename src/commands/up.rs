@@ -49,6 +49,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "PATH")]
     pub code_path: Option<PathBuf>,
 
+    /// The node that has --code-path; the dev pod is pinned to it (needed when
+    /// several nodes could run the dev pod)
+    #[arg(long, value_name = "NODE", requires = "code_path")]
+    pub code_path_node: Option<String>,
+
     /// Run every pod on nodes of this architecture
     #[arg(long, value_enum, value_name = "ARCH")]
     pub arch: Option<Arch>,
@@ -162,6 +167,14 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
 
 /// The spec to apply and whether the user already confirmed it (in the wizard).
 fn resolve_spec(args: &UpArgs) -> Result<(Spec, bool)> {
+    let (mut spec, confirmed) = resolve_spec_source(args)?;
+    if let Some(node) = &args.code_path_node {
+        spec.dev.code_path_node = Some(node.clone());
+    }
+    Ok((spec, confirmed))
+}
+
+fn resolve_spec_source(args: &UpArgs) -> Result<(Spec, bool)> {
     if let Some(path) = &args.file {
         if !args.components.is_empty() {
             return Err(Error::Usage(
@@ -336,6 +349,7 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
 /// interrupted and redone.
 async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     check_namespaces(cluster, spec, args.timeout).await?;
+    let spec = &pin_code_path(cluster, spec).await?;
     if !args.skip_arch_check {
         check_target_arch(cluster, spec).await?;
         let target: Vec<String> = spec.target_arch.iter().map(ToString::to_string).collect();
@@ -474,6 +488,150 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
             arches.into_iter().collect::<Vec<_>>().join(", ")
         }
     )))
+}
+
+/// A hostPath is a directory on one node, so with `--code-path` the dev pod
+/// runs on the node that has it: the one named by `--code-path-node` /
+/// `dev.codePathNode`, else the only node that can run the dev pod. Among
+/// several, any guess would be wrong on every other node (the pod would hang
+/// in ContainerCreating), so `up` refuses and names them.
+async fn pin_code_path(cluster: &Cluster, spec: &Spec) -> Result<Spec> {
+    let mut spec = spec.clone();
+    let Some(path) = spec.dev.code_path.clone() else {
+        return Ok(spec);
+    };
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let list = match cluster
+        .call(
+            Action::new("list", "nodes"),
+            nodes.list(&ListParams::default()),
+        )
+        .await
+    {
+        Ok(list) => list.items,
+        Err(err) if err.is_forbidden() => {
+            if spec.dev.code_path_node.is_none() {
+                eprintln!(
+                    "Warning: cannot list nodes to find the one that has {}: {err}; \
+                     the dev pod may land on a node without it (set --code-path-node)",
+                    path.display()
+                );
+            }
+            return Ok(spec);
+        }
+        Err(err) => return Err(err),
+    };
+    let candidates = code_path_candidates(&list, &spec);
+    match &spec.dev.code_path_node {
+        Some(node) if !list.iter().any(|n| n.name_any() == *node) => Err(Error::Other(format!(
+            "node \"{node}\" (--code-path-node / dev.codePathNode) does not exist"
+        ))),
+        Some(node) if !candidates.contains(node) => Err(Error::Other(format!(
+            "node \"{node}\" (--code-path-node / dev.codePathNode) cannot run the dev pod: \
+             it is not Ready, is cordoned, or does not match the stack's placement, targetArch \
+             or tolerations{}",
+            nodes_hint(&candidates)
+        ))),
+        Some(_) => Ok(spec),
+        None => match candidates.as_slice() {
+            [only] => {
+                eprintln!(
+                    "Mounting {} from node \"{only}\", the only node that can run the dev pod.",
+                    path.display()
+                );
+                spec.dev.code_path_node = Some(only.clone());
+                Ok(spec)
+            }
+            [] => Err(Error::Other(
+                "--code-path: no Ready, schedulable node matches the stack's placement and targetArch"
+                    .into(),
+            )),
+            several => Err(Error::Other(format!(
+                "--code-path {} is a directory on one node, and {} nodes can run the dev pod: \
+                 name the one that has it with --code-path-node NODE (or dev.codePathNode in {}){}",
+                path.display(),
+                several.len(),
+                spec::DEFAULT_FILE,
+                nodes_hint(several)
+            ))),
+        },
+    }
+}
+
+fn nodes_hint(nodes: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match nodes.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!(" (nodes that can: {})", nodes.join(", ")),
+        n => format!(
+            " (nodes that can: {}, and {} more)",
+            nodes[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+    }
+}
+
+/// The nodes the dev pod can be scheduled on, as far as placement goes:
+/// Ready, not cordoned, matching the node selector (placement plus
+/// targetArch), with every NoSchedule/NoExecute taint tolerated.
+fn code_path_candidates(nodes: &[Node], spec: &Spec) -> Vec<String> {
+    let selector = render::node_selector(spec).unwrap_or_default();
+    nodes
+        .iter()
+        .filter(|node| {
+            let ready = node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let cordoned = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.unschedulable)
+                .unwrap_or(false);
+            let labels = node.labels();
+            let selected = selector
+                .iter()
+                .all(|(k, v)| labels.get(k).is_some_and(|l| l == v));
+            let tolerated = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|t| t.effect != "PreferNoSchedule")
+                .all(|taint| {
+                    spec.placement
+                        .tolerations
+                        .iter()
+                        .any(|t| tolerates(t, taint))
+                });
+            ready && !cordoned && selected && tolerated
+        })
+        .map(|node| node.name_any())
+        .collect()
+}
+
+/// The scheduler's rule: an empty key with `Exists` tolerates everything;
+/// otherwise the keys match, the values match (or `Exists`), and the
+/// effects match (or the toleration names none).
+fn tolerates(
+    toleration: &k8s_openapi::api::core::v1::Toleration,
+    taint: &k8s_openapi::api::core::v1::Taint,
+) -> bool {
+    let exists = toleration.operator.as_deref() == Some("Exists");
+    let key = toleration.key.as_deref().unwrap_or_default();
+    let effect_ok = toleration
+        .effect
+        .as_deref()
+        .is_none_or(|e| e.is_empty() || e == taint.effect);
+    if key.is_empty() {
+        return exists && effect_ok;
+    }
+    let value_ok = exists
+        || toleration.value.as_deref().unwrap_or_default()
+            == taint.value.as_deref().unwrap_or_default();
+    key == taint.key && value_ok && effect_ok
 }
 
 /// PVCs when the cluster has a default StorageClass, else emptyDir (with a
@@ -697,6 +855,49 @@ mod tests {
             ])
             .contains("must differ")
         );
+    }
+
+    fn node(name: &str, labels: &[(&str, &str)], taint: Option<&str>, ready: bool) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": labels.iter().cloned().collect::<BTreeMap<_, _>>()},
+            "spec": {"taints": taint.map(|key| vec![serde_json::json!({"key": key, "effect": "NoSchedule"})])},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_code_path_goes_to_the_nodes_that_can_run_the_dev_pod() {
+        let nodes = [
+            node("a", &[("kubernetes.io/arch", "amd64")], None, true),
+            node("b", &[("kubernetes.io/arch", "arm64")], None, true),
+            node("c", &[("kubernetes.io/arch", "amd64")], None, false),
+            node(
+                "pool",
+                &[("kubernetes.io/arch", "amd64"), ("dev", "true")],
+                Some("dev"),
+                true,
+            ),
+        ];
+        let parsed = |extra: &str| {
+            spec::parse(
+                &format!(
+                    "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {{name: a}}\nspec:\n{extra}  dev: {{codePath: /src}}\n  components: [{{kind: redis}}]\n"
+                ),
+                "x",
+            )
+            .unwrap()
+        };
+        assert_eq!(code_path_candidates(&nodes, &parsed("")), ["a", "b"]);
+        assert_eq!(
+            code_path_candidates(&nodes, &parsed("  targetArch: amd64\n")),
+            ["a"]
+        );
+        let placed = parsed(
+            "  placement: {nodeSelector: {dev: \"true\"}, tolerations: [{key: dev, operator: Exists, effect: NoSchedule}]}\n",
+        );
+        assert_eq!(code_path_candidates(&nodes, &placed), ["pool"]);
+        assert!(nodes_hint(&["a".into(), "b".into()]).contains("a, b"));
     }
 
     #[test]

@@ -1,199 +1,33 @@
 //! Waiting for a stack to become Ready, with one progress bar per component,
 //! and reporting the failures that will not fix themselves as soon as they
-//! show (image pulls, crash loops, wrong architecture, scheduling, storage).
+//! show. What counts as a failure, and how soon, is decided by the pure
+//! functions of [`diagnose`]; this module polls the cluster for their input.
+
+pub mod diagnose;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, LogParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 
 use crate::client::Cluster;
 use crate::error::{Action, Error, Result, humanize};
 use crate::labels;
 use crate::spec::{DEV_COMPONENT, Spec};
+use diagnose::{ClaimState, ClassLookup};
+pub use diagnose::{Finding, Problem, When};
 
-/// How long a condition that can clear by itself (a pod waiting for a node
-/// or for its volume to be provisioned) may last before it is reported.
-pub const GRACE: Duration = Duration::from_secs(15);
 /// Polling starts fast (a small stack is often Ready within a second) and
 /// backs off to [`POLL_MAX`] so that long waits cost the API server little.
 const POLL_START: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(1);
 const LOG_LINES: i64 = 10;
-
-/// Something that keeps a component from becoming Ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    ImagePull {
-        image: String,
-        reason: String,
-        message: String,
-    },
-    CrashLoop {
-        container: String,
-        detail: String,
-        log_lines: Vec<String>,
-    },
-    ExecFormat {
-        image: String,
-        node: String,
-        node_arch: Option<String>,
-    },
-    Unschedulable {
-        message: String,
-    },
-    ClaimPending {
-        claim: String,
-        class: Option<String>,
-    },
-    Config {
-        reason: String,
-        message: String,
-    },
-}
-
-impl Problem {
-    /// Problems that may clear by themselves are reported after [`GRACE`].
-    fn needs_grace(&self) -> bool {
-        matches!(
-            self,
-            Problem::Unschedulable { .. } | Problem::ClaimPending { .. } | Problem::Config { .. }
-        )
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::ImagePull {
-                image,
-                reason,
-                message,
-            } => {
-                write!(f, "cannot pull image \"{image}\" ({reason})")?;
-                if !message.is_empty() {
-                    write!(f, ": {message}")?;
-                }
-                Ok(())
-            }
-            Problem::CrashLoop {
-                container, detail, ..
-            } => {
-                write!(
-                    f,
-                    "container \"{container}\" keeps crashing (CrashLoopBackOff)"
-                )?;
-                if !detail.is_empty() {
-                    write!(f, ": {detail}")?;
-                }
-                Ok(())
-            }
-            Problem::ExecFormat {
-                image,
-                node,
-                node_arch,
-            } => write!(
-                f,
-                "image \"{image}\" does not run on node \"{node}\"{} (exec format error): \
-                 it was built for another CPU architecture; use a multi-arch image or set \
-                 spec.targetArch / --arch",
-                node_arch
-                    .as_ref()
-                    .map(|a| format!(" ({a})"))
-                    .unwrap_or_default()
-            ),
-            Problem::Unschedulable { message } => write!(f, "cannot be scheduled: {message}"),
-            Problem::ClaimPending { claim, class } => write!(
-                f,
-                "PersistentVolumeClaim \"{claim}\" is still Pending{}: no volume was provisioned \
-                 (check the StorageClass, or set storage.className)",
-                class
-                    .as_ref()
-                    .map(|c| format!(" (StorageClass \"{c}\")"))
-                    .unwrap_or_default()
-            ),
-            Problem::Config { reason, message } => write!(f, "{reason}: {message}"),
-        }
-    }
-}
-
-/// What a pod shows on its own, before logs and nodes are consulted.
-pub fn pod_problem(pod: &Pod) -> Option<Problem> {
-    let status = pod.status.as_ref()?;
-    let images: BTreeMap<&str, &str> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| (c.name.as_str(), c.image.as_deref().unwrap_or_default()))
-        .collect();
-    for container in status.container_statuses.iter().flatten() {
-        let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
-            continue;
-        };
-        let reason = waiting.reason.clone().unwrap_or_default();
-        let message = waiting.message.clone().unwrap_or_default();
-        let image = images
-            .get(container.name.as_str())
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| container.image.clone());
-        match reason.as_str() {
-            "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => {
-                return Some(Problem::ImagePull {
-                    image,
-                    reason,
-                    message,
-                });
-            }
-            "CrashLoopBackOff" | "RunContainerError" | "CreateContainerError" => {
-                let last = container
-                    .last_state
-                    .as_ref()
-                    .and_then(|s| s.terminated.as_ref());
-                let detail = match last {
-                    Some(t) => {
-                        let mut detail = format!("last exit code {}", t.exit_code);
-                        if let Some(msg) = t.message.as_deref().filter(|m| !m.is_empty()) {
-                            detail += &format!(", {}", msg.trim());
-                        }
-                        detail
-                    }
-                    None => message,
-                };
-                return Some(Problem::CrashLoop {
-                    container: container.name.clone(),
-                    detail,
-                    log_lines: Vec::new(),
-                });
-            }
-            "CreateContainerConfigError" => return Some(Problem::Config { reason, message }),
-            _ => {}
-        }
-    }
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| {
-            c.type_ == "PodScheduled"
-                && c.status == "False"
-                && c.reason.as_deref() == Some("Unschedulable")
-        })
-        .map(|c| Problem::Unschedulable {
-            message: c.message.clone().unwrap_or_default(),
-        })
-}
-
-/// True when the text (a termination message or log lines) shows the kernel
-/// refusing a binary built for another architecture.
-pub fn is_exec_format_error(text: &str) -> bool {
-    text.contains("exec format error")
-}
 
 /// One component being waited for.
 #[derive(Debug, Clone)]
@@ -269,15 +103,54 @@ pub fn statefulset_rollout(s: &StatefulSet) -> Rollout {
     }
 }
 
+/// The pods of a workload's current template, by the label its controller
+/// gives them; `None` while the controller has not caught up with the
+/// latest change (its pods are then the old template's).
+type Revision = Option<(&'static str, String)>;
+
+/// A Deployment's current revision: the `pod-template-hash` of its
+/// ReplicaSet with the same `deployment.kubernetes.io/revision`.
+pub fn deployment_revision(d: &Deployment, sets: &[ReplicaSet]) -> Revision {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    if d.status.as_ref().and_then(|s| s.observed_generation) < d.metadata.generation {
+        return None;
+    }
+    let revision = d.annotations().get(REVISION)?;
+    let set = sets.iter().find(|rs| {
+        rs.annotations().get(REVISION) == Some(revision)
+            && rs
+                .owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == d.metadata.uid.as_ref())
+    })?;
+    let hash = set.labels().get("pod-template-hash")?;
+    Some(("pod-template-hash", hash.clone()))
+}
+
+/// A StatefulSet's current revision: its `updateRevision`.
+pub fn statefulset_revision(s: &StatefulSet) -> Revision {
+    let status = s.status.as_ref()?;
+    if status.observed_generation < s.metadata.generation {
+        return None;
+    }
+    Some(("controller-revision-hash", status.update_revision.clone()?))
+}
+
 struct Snapshot {
     rollouts: BTreeMap<(String, String), Rollout>,
+    /// Only pods of these revisions are diagnosed: right after an update the
+    /// old pod may still show the failure the update fixes.
+    revisions: BTreeMap<(String, String), Revision>,
     pods: Vec<Pod>,
     claims: Vec<PersistentVolumeClaim>,
+    /// Read only while a claim is Pending; `None` when they cannot be read.
+    classes: Option<Vec<StorageClass>>,
 }
 
 async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
     let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
     let mut rollouts = BTreeMap::new();
+    let mut revisions = BTreeMap::new();
     let mut pods = Vec::new();
     let mut claims = Vec::new();
     for ns in spec.namespaces() {
@@ -287,11 +160,13 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         let statefulsets_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
         let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
-        let (deployments, statefulsets, pod_list, claim_list) = tokio::try_join!(
+        let sets_api = Api::<ReplicaSet>::namespaced(client.clone(), ns);
+        let (deployments, statefulsets, pod_list, claim_list, sets) = tokio::try_join!(
             cluster.call(action("deployments"), deployments_api.list(&params)),
             cluster.call(action("statefulsets"), statefulsets_api.list(&params)),
             cluster.call(action("pods"), pods_api.list(&params)),
             cluster.call(action("persistentvolumeclaims"), claims_api.list(&params)),
+            cluster.call(action("replicasets"), sets_api.list(&params)),
         )?;
         let key = |meta: &kube::api::ObjectMeta| {
             let component = meta
@@ -303,17 +178,38 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         };
         for d in &deployments.items {
             rollouts.insert(key(&d.metadata), deployment_rollout(d));
+            revisions.insert(key(&d.metadata), deployment_revision(d, &sets.items));
         }
         for s in &statefulsets.items {
             rollouts.insert(key(&s.metadata), statefulset_rollout(s));
+            revisions.insert(key(&s.metadata), statefulset_revision(s));
         }
         pods.extend(pod_list.items);
         claims.extend(claim_list.items);
     }
+    let pending = claims
+        .iter()
+        .any(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"));
+    let classes = if pending {
+        let api: Api<StorageClass> = Api::all(cluster.client.clone());
+        cluster
+            .call(
+                Action::new("list", "storageclasses"),
+                api.list(&ListParams::default()),
+            )
+            .await
+            .map_err(|err| tracing::debug!("cannot list StorageClasses: {err}"))
+            .ok()
+            .map(|list| list.items)
+    } else {
+        None
+    };
     Ok(Snapshot {
         rollouts,
+        revisions,
         pods,
         claims,
+        classes,
     })
 }
 
@@ -383,7 +279,7 @@ async fn poll_until_ready(
     timeout: Duration,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut first_seen: BTreeMap<(String, String), Instant> = BTreeMap::new();
+    let mut first_seen: BTreeMap<(String, &'static str), Instant> = BTreeMap::new();
     let mut poll = POLL_START;
     loop {
         let snap = snapshot(cluster, spec).await?;
@@ -403,18 +299,23 @@ async fn poll_until_ready(
                 continue;
             }
             all_ready = false;
-            let problem = component_problem(cluster, &snap, target).await;
+            let (finding, note) = component_state(cluster, &snap, target).await;
             let now = Instant::now();
-            match problem {
-                Some(problem) => {
+            match finding {
+                Some(Finding { problem, when }) => {
                     let seen = *first_seen
-                        .entry((target.component.clone(), problem_key(&problem)))
+                        .entry((target.component.clone(), diagnose::problem_key(&problem)))
                         .or_insert(now);
                     bar.set_message(problem.to_string());
-                    due |= !problem.needs_grace() || now.duration_since(seen) >= GRACE;
+                    due |= match when {
+                        When::Now => true,
+                        When::After(grace) => now.duration_since(seen) >= grace,
+                    };
                     problems.push((target.component.clone(), problem));
                 }
-                None => bar.set_message(pod_phase_summary(&snap.pods, target)),
+                None => {
+                    bar.set_message(note.unwrap_or_else(|| pod_phase_summary(&snap.pods, target)))
+                }
             }
             waiting_for.push(format!(
                 "{} ({}/{} ready)",
@@ -440,17 +341,6 @@ async fn poll_until_ready(
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(POLL_MAX);
     }
-}
-
-fn problem_key(problem: &Problem) -> String {
-    match problem {
-        Problem::ImagePull { .. } => "image",
-        Problem::CrashLoop { .. } | Problem::ExecFormat { .. } => "crash",
-        Problem::Unschedulable { .. } => "schedule",
-        Problem::ClaimPending { .. } => "claim",
-        Problem::Config { .. } => "config",
-    }
-    .to_owned()
 }
 
 /// Prints every failure with its details to stderr and returns the one-line error.
@@ -509,33 +399,127 @@ fn pod_phase_summary(pods: &[Pod], target: &Target) -> String {
     }
 }
 
-async fn component_problem(cluster: &Cluster, snap: &Snapshot, target: &Target) -> Option<Problem> {
-    for claim in &snap.claims {
-        if claim.metadata.namespace.as_deref() == Some(target.namespace.as_str())
-            && component_of(claim.labels()) == Some(target.component.as_str())
-            && claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
-        {
-            return Some(Problem::ClaimPending {
-                claim: claim.name_any(),
-                class: claim
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.storage_class_name.clone()),
-            });
+/// The component's problem, if it has one, else what it is waiting for
+/// (for the progress bar): its claims first, since a pod cannot start
+/// before its volume exists, then its pods.
+async fn component_state(
+    cluster: &Cluster,
+    snap: &Snapshot,
+    target: &Target,
+) -> (Option<Finding>, Option<String>) {
+    let mut note = None;
+    let in_target = |meta: &kube::api::ObjectMeta| {
+        meta.namespace.as_deref() == Some(target.namespace.as_str())
+            && meta.labels.as_ref().and_then(|l| component_of(l)) == Some(target.component.as_str())
+    };
+    for claim in snap.claims.iter().filter(|c| in_target(&c.metadata)) {
+        if claim.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Pending") {
+            continue;
+        }
+        let class_name = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.as_deref());
+        let lookup = match (&snap.classes, class_name) {
+            (None, _) | (_, None) => ClassLookup::Unknown,
+            (Some(classes), Some(name)) => classes
+                .iter()
+                .find(|c| c.metadata.name.as_deref() == Some(name))
+                .map_or(ClassLookup::Missing, ClassLookup::Found),
+        };
+        let events = object_events(cluster, claim).await;
+        match diagnose::claim_state(claim, lookup, &events) {
+            ClaimState::Bound => {}
+            ClaimState::Progress(text) => note = Some(text),
+            ClaimState::Problem(finding) => return (Some(finding), None),
         }
     }
-    for pod in target_pods(&snap.pods, target) {
-        match pod_problem(pod) {
-            Some(Problem::CrashLoop {
-                container, detail, ..
+    // Newest first, should a revision have several pods.
+    let revision = snap
+        .revisions
+        .get(&(target.namespace.clone(), target.component.clone()))
+        .cloned()
+        .flatten();
+    let mut pods: Vec<&Pod> = target_pods(&snap.pods, target)
+        .filter(|pod| {
+            revision
+                .as_ref()
+                .is_some_and(|(label, value)| pod.labels().get(*label) == Some(value))
+        })
+        .collect();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.clone()));
+    for pod in pods {
+        let events = if is_starting(pod) {
+            object_events(cluster, pod).await
+        } else {
+            Vec::new()
+        };
+        match diagnose::pod_finding(pod, &events) {
+            Some(finding) if note.is_some() && diagnose::waits_for_claims(&finding.problem) => {}
+            Some(Finding {
+                problem:
+                    Problem::CrashLoop {
+                        container, detail, ..
+                    },
+                when,
             }) => {
-                return Some(explain_crash(cluster, pod, container, detail).await);
+                let problem = explain_crash(cluster, pod, container, detail).await;
+                return (Some(Finding { problem, when }), None);
             }
-            Some(problem) => return Some(problem),
+            Some(finding) => return (Some(finding), None),
             None => {}
         }
     }
-    None
+    (None, note)
+}
+
+/// A pod on a node whose containers do not all run yet: the kubelet says
+/// why in its events (pulls, mounts, sandboxes).
+fn is_starting(pod: &Pod) -> bool {
+    let on_node = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    on_node
+        && (statuses.is_empty()
+            || statuses
+                .iter()
+                .any(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_some())))
+}
+
+/// The events of one object, of this very object (its UID): a StatefulSet's
+/// replacement pod and a re-created claim keep their names, but not the
+/// events of their predecessors. Unreadable events (RBAC) only cost detail.
+pub(crate) async fn object_events<K>(cluster: &Cluster, object: &K) -> Vec<Event>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let meta = object.meta();
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    let mut fields = format!(
+        "involvedObject.kind={},involvedObject.name={}",
+        K::kind(&()),
+        meta.name.as_deref().unwrap_or_default()
+    );
+    if let Some(uid) = &meta.uid {
+        fields += &format!(",involvedObject.uid={uid}");
+    }
+    let api: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
+    match cluster
+        .call(
+            Action::new("list", "events").in_namespace(Some(namespace)),
+            api.list(&ListParams::default().fields(&fields)),
+        )
+        .await
+    {
+        Ok(list) => list.items,
+        Err(err) => {
+            tracing::debug!("cannot read the events of {fields}: {err}");
+            Vec::new()
+        }
+    }
 }
 
 /// Reads the crashed container's last log lines and tells an architecture
@@ -543,31 +527,41 @@ async fn component_problem(cluster: &Cluster, snap: &Snapshot, target: &Target) 
 async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: String) -> Problem {
     let namespace = pod.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
-    let mut params = LogParams {
-        container: Some(container.clone()),
-        previous: true,
-        tail_lines: Some(LOG_LINES),
-        ..Default::default()
-    };
+    // The crashed instance is the previous one while the kubelet waits to
+    // restart it (CrashLoopBackOff), the current one while it shows as
+    // terminated; the other is tried when the first has no log.
+    let terminated_now = pod
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .find(|c| c.name == container)
+        .is_some_and(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
     let action = || {
         Action::new("get", "pods/log")
             .named(pod.name_any())
             .in_namespace(Some(&namespace))
     };
-    let logs = match cluster
-        .call(action(), pods.logs(&pod.name_any(), &params))
-        .await
-    {
-        Ok(logs) => logs,
-        Err(_) => {
-            params.previous = false;
-            cluster
-                .call(action(), pods.logs(&pod.name_any(), &params))
-                .await
-                .unwrap_or_default()
+    let mut logs = String::new();
+    for previous in [!terminated_now, terminated_now] {
+        let params = LogParams {
+            container: Some(container.clone()),
+            previous,
+            tail_lines: Some(LOG_LINES),
+            ..Default::default()
+        };
+        match cluster
+            .call(action(), pods.logs(&pod.name_any(), &params))
+            .await
+        {
+            // A kubelet that no longer has the file says so in the body.
+            Ok(text) if !text.starts_with("unable to retrieve container logs") => {
+                logs = text;
+                break;
+            }
+            _ => {}
         }
-    };
-    if is_exec_format_error(&detail) || is_exec_format_error(&logs) {
+    }
+    if diagnose::is_exec_format_error(&detail) || diagnose::is_exec_format_error(&logs) {
         let node = pod
             .spec
             .as_ref()
@@ -602,106 +596,43 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{
-        Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting,
-        ContainerStatus, PodCondition, PodSpec, PodStatus,
-    };
-
-    fn pod_with(waiting: Option<(&str, &str)>, terminated_message: Option<&str>) -> Pod {
-        Pod {
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "mysql".into(),
-                    image: Some("mysql:8.4".into()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            status: Some(PodStatus {
-                container_statuses: Some(vec![ContainerStatus {
-                    name: "mysql".into(),
-                    image: "docker.io/library/mysql:8.4".into(),
-                    state: waiting.map(|(reason, message)| ContainerState {
-                        waiting: Some(ContainerStateWaiting {
-                            reason: Some(reason.into()),
-                            message: Some(message.into()),
-                        }),
-                        ..Default::default()
-                    }),
-                    last_state: terminated_message.map(|m| ContainerState {
-                        terminated: Some(ContainerStateTerminated {
-                            exit_code: 1,
-                            message: Some(m.into()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
 
     #[test]
-    fn image_pull_failures_name_the_image() {
-        let problem = pod_problem(&pod_with(
-            Some(("ImagePullBackOff", "Back-off pulling image")),
-            None,
-        ))
+    fn only_the_current_revision_is_diagnosed() {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "d1", "generation": 3,
+                         "annotations": {"deployment.kubernetes.io/revision": "2"}},
+            "status": {"observedGeneration": 3}
+        }))
         .unwrap();
-        assert_eq!(
-            problem.to_string(),
-            "cannot pull image \"mysql:8.4\" (ImagePullBackOff): Back-off pulling image"
-        );
-        assert!(!problem.needs_grace());
-    }
-
-    #[test]
-    fn crash_loops_carry_the_last_exit() {
-        let problem = pod_problem(&pod_with(
-            Some(("CrashLoopBackOff", "back-off 10s")),
-            Some("exec /usr/local/bin/docker-entrypoint.sh: exec format error"),
-        ))
-        .unwrap();
-        let Problem::CrashLoop { detail, .. } = &problem else {
-            panic!("{problem:?}")
+        let set = |revision: &str, hash: &str| -> ReplicaSet {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "annotations": {"deployment.kubernetes.io/revision": revision},
+                    "labels": {"pod-template-hash": hash},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                         "name": "dev", "uid": "d1"}]
+                }
+            }))
+            .unwrap()
         };
-        assert!(is_exec_format_error(detail));
-        assert!(problem.to_string().starts_with(
-            "container \"mysql\" keeps crashing (CrashLoopBackOff): last exit code 1"
-        ));
-    }
-
-    #[test]
-    fn running_pods_have_no_problem() {
-        assert_eq!(pod_problem(&pod_with(None, None)), None);
+        let sets = [set("1", "old"), set("2", "new")];
         assert_eq!(
-            pod_problem(&pod_with(Some(("ContainerCreating", "")), None)),
-            None
+            deployment_revision(&d, &sets),
+            Some(("pod-template-hash", "new".to_owned()))
         );
-    }
+        // The controller has not seen the latest change yet.
+        d.metadata.generation = Some(4);
+        assert_eq!(deployment_revision(&d, &sets), None);
 
-    #[test]
-    fn unschedulable_pods_report_the_scheduler_message_after_grace() {
-        let mut pod = pod_with(None, None);
-        pod.status.as_mut().unwrap().conditions = Some(vec![PodCondition {
-            type_: "PodScheduled".into(),
-            status: "False".into(),
-            reason: Some("Unschedulable".into()),
-            message: Some(
-                "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
-                    .into(),
-            ),
-            ..Default::default()
-        }]);
-        let problem = pod_problem(&pod).unwrap();
-        assert!(problem.needs_grace());
-        assert!(
-            problem
-                .to_string()
-                .contains("didn't match Pod's node affinity")
+        let s: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"generation": 2},
+            "status": {"observedGeneration": 2, "replicas": 1, "updateRevision": "redis-abc"}
+        }))
+        .unwrap();
+        assert_eq!(
+            statefulset_revision(&s),
+            Some(("controller-revision-hash", "redis-abc".to_owned()))
         );
     }
 
