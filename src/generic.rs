@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, HTTPGetAction,
-    KeyToPath, Probe, TCPSocketAction, Volume, VolumeMount,
+    KeyToPath, Probe, Sysctl, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
@@ -698,6 +698,20 @@ pub fn mount_files(
     }
 }
 
+/// Lets the non-root user bind the component's ports below 1024 (an image
+/// such as nginx or WordPress's Apache listens on 80): without capabilities
+/// only the `net.ipv4.ip_unprivileged_port_start` sysctl of the pod's own
+/// network namespace allows it, and containerd before 2.0 leaves it at 1024.
+/// It is a safe sysctl that Pod Security `restricted` admits; lowered only
+/// as far as the lowest port. `None` when every port is 1024 or above.
+pub fn unprivileged_ports(generic: &Generic) -> Option<Sysctl> {
+    let lowest = generic.ports.iter().map(|p| p.port).min()?;
+    (lowest < 1024).then(|| Sysctl {
+        name: "net.ipv4.ip_unprivileged_port_start".to_owned(),
+        value: lowest.to_string(),
+    })
+}
+
 /// Fills in what the generic component sets on a container that already has
 /// the stack's security context, user and resources.
 pub fn shape_container(container: &mut Container, generic: &Generic, env: Vec<EnvVar>) {
@@ -921,6 +935,7 @@ spec:
             (Some(1001), Some(1002), Some(false))
         );
         assert_eq!(pod.security_context.as_ref().unwrap().fs_group, Some(1002));
+        assert_eq!(pod.security_context.as_ref().unwrap().sysctls, None);
         let probe = container.readiness_probe.as_ref().unwrap();
         assert_eq!(
             probe.http_get.as_ref().unwrap().path.as_deref(),
@@ -1018,6 +1033,41 @@ spec:
         assert!(
             catalog.contains("`ports` is for `kind: generic` components"),
             "{catalog}"
+        );
+    }
+
+    #[test]
+    fn ports_below_1024_are_opened_to_the_non_root_user() {
+        let web = STACK.replace(
+            "        - {name: http, port: 7700}\n        - {name: metrics, port: 9090}\n",
+            "        - {name: metrics, port: 9090}\n        - {name: http, port: 80}\n        - {name: smtp, port: 25}\n",
+        );
+        let spec = spec::parse(&web, "devenv.yaml").unwrap();
+        let objects = render::render(
+            &spec,
+            &render::complete_credentials(&spec, &Default::default(), || "pw".into()),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let Some(Object::StatefulSet(sts)) = objects
+            .iter()
+            .find(|o| o.name() == "search" && o.kind() == "StatefulSet")
+        else {
+            unreachable!()
+        };
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let security = pod.security_context.as_ref().unwrap();
+        assert_eq!(
+            security.sysctls.as_deref(),
+            Some(
+                &[Sysctl {
+                    name: "net.ipv4.ip_unprivileged_port_start".into(),
+                    value: "25".into()
+                }][..]
+            )
+        );
+        assert_eq!(
+            (security.run_as_non_root, security.run_as_user),
+            (Some(true), Some(1001))
         );
     }
 

@@ -542,6 +542,10 @@ fn generic_pod(spec: &Spec, component: &Component, generic: &Generic) -> PodSpec
     );
     generic::shape_container(&mut container, generic, env);
     let mut pod = pod_spec(spec, generic.run_as_user, generic.run_as_group, container);
+    if let Some(sysctl) = generic::unprivileged_ports(generic) {
+        let security = pod.security_context.get_or_insert_default();
+        security.sysctls = Some(vec![sysctl]);
+    }
     generic::mount_files(&mut pod, &component.name, &generic.files);
     pod
 }
