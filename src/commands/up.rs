@@ -361,7 +361,7 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     let credentials = render::complete_credentials(spec, &existing, generate_password);
     let objects = render::render(spec, &credentials, &storage);
     let waves = spec.start_waves();
-    let started = std::time::Instant::now();
+    let deadline = wait::Deadline::after(args.timeout);
     let (first, later) = split_by_wave(&objects, &waves);
     apply::apply_all(cluster, &first).await?;
     let pruned = apply::prune(cluster, &spec.name, &spec.namespaces(), &objects).await?;
@@ -378,12 +378,10 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
             needed.join(", "),
             wave.join(", ")
         );
-        let left = args.timeout.saturating_sub(started.elapsed());
-        wait::wait_components(cluster, spec, &needed, left).await?;
+        wait::wait_components(cluster, spec, &needed, deadline).await?;
         apply::apply_all(cluster, &workloads).await?;
     }
-    let left = args.timeout.saturating_sub(started.elapsed());
-    wait::wait_ready(cluster, spec, left).await
+    wait::wait_ready(cluster, spec, deadline).await
 }
 
 /// Everything the first wave needs (namespaces, Secrets, Services, ... and

@@ -218,8 +218,29 @@ fn component_of(meta_labels: &BTreeMap<String, String>) -> Option<&str> {
 }
 
 /// Waits until every component is Ready, failing early on a [`Problem`].
-pub async fn wait_ready(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Result<()> {
-    wait_for(cluster, spec, targets(spec), timeout).await
+/// One `--timeout` shared by every wait of an `up` (its dependency waves and
+/// the final one), so an error names what the user asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    pub fn after(total: Duration) -> Self {
+        Deadline {
+            at: Instant::now() + total,
+            total,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+}
+
+pub async fn wait_ready(cluster: &Cluster, spec: &Spec, deadline: Deadline) -> Result<()> {
+    wait_for(cluster, spec, targets(spec), deadline).await
 }
 
 /// Waits until the named components (test stack or dev pod) are Ready: what
@@ -228,20 +249,20 @@ pub async fn wait_components(
     cluster: &Cluster,
     spec: &Spec,
     names: &[String],
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<()> {
     let wanted = targets(spec)
         .into_iter()
         .filter(|t| names.contains(&t.component))
         .collect();
-    wait_for(cluster, spec, wanted, timeout).await
+    wait_for(cluster, spec, wanted, deadline).await
 }
 
 async fn wait_for(
     cluster: &Cluster,
     spec: &Spec,
     targets: Vec<Target>,
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<()> {
     let multi = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
@@ -263,7 +284,7 @@ async fn wait_for(
             bar
         })
         .collect();
-    let result = poll_until_ready(cluster, spec, &targets, &bars, timeout).await;
+    let result = poll_until_ready(cluster, spec, &targets, &bars, deadline).await;
     for bar in &bars {
         bar.finish_and_clear();
     }
@@ -276,9 +297,8 @@ async fn poll_until_ready(
     spec: &Spec,
     targets: &[Target],
     bars: &[ProgressBar],
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<()> {
-    let started = Instant::now();
     let mut first_seen: BTreeMap<(String, &'static str), Instant> = BTreeMap::new();
     let mut poll = POLL_START;
     loop {
@@ -331,10 +351,10 @@ async fn poll_until_ready(
             }
             return Err(report(problems));
         }
-        if started.elapsed() >= timeout {
+        if deadline.passed() {
             return Err(Error::Other(format!(
                 "timed out after {} waiting for {} (--timeout)",
-                humanize(timeout),
+                humanize(deadline.total),
                 waiting_for.join(", ")
             )));
         }
