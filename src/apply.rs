@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Resource};
@@ -50,6 +50,7 @@ pub async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
             patch(cluster, api, "namespaces", None, ns).await
         }
         Object::Secret(o) => namespaced(cluster, "secrets", o).await,
+        Object::ConfigMap(o) => namespaced(cluster, "configmaps", o).await,
         Object::NetworkPolicy(o) => namespaced(cluster, "networkpolicies", o).await,
         Object::Service(o) => namespaced(cluster, "services", o).await,
         Object::Deployment(o) => namespaced(cluster, "deployments", o).await,
@@ -125,6 +126,9 @@ pub async fn prune(
         .await?;
         pruned +=
             prune_kind::<Service>(cluster, ns, "Service", "services", &selector, &wanted).await?;
+        pruned +=
+            prune_kind::<ConfigMap>(cluster, ns, "ConfigMap", "configmaps", &selector, &wanted)
+                .await?;
         pruned += prune_kind::<NetworkPolicy>(
             cluster,
             ns,

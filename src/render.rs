@@ -10,11 +10,11 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HostPathVolumeSource, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HostPathVolumeSource, Namespace, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
+    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
@@ -41,6 +41,11 @@ pub const ALIAS: &str = "kubectl-devenv.io/alias-of";
 pub const NETWORK_POLICY: &str = "devenv-isolation";
 /// Where the dev pod's code lives (the php image's document root).
 pub const CODE_DIR: &str = "/var/www/html";
+/// The dev image's web server serves this subdirectory of [`CODE_DIR`] when
+/// set (`dev.docroot`); without it, `public/` when that exists.
+pub const DOCROOT_ENV: &str = "DEVENV_DOCROOT";
+/// The name of the dev pod's HTTP port, on its container and its Service.
+pub const HTTP_PORT_NAME: &str = "http";
 
 /// component name -> Secret key -> value.
 pub type Credentials = BTreeMap<String, BTreeMap<String, String>>;
@@ -85,6 +90,7 @@ impl StoragePlan {
 pub enum Object {
     Namespace(Namespace),
     Secret(Secret),
+    ConfigMap(ConfigMap),
     NetworkPolicy(NetworkPolicy),
     Service(Service),
     Deployment(Deployment),
@@ -96,6 +102,7 @@ impl Object {
         match self {
             Object::Namespace(o) => &o.metadata,
             Object::Secret(o) => &o.metadata,
+            Object::ConfigMap(o) => &o.metadata,
             Object::NetworkPolicy(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
             Object::Deployment(o) => &o.metadata,
@@ -107,6 +114,7 @@ impl Object {
         match self {
             Object::Namespace(_) => "Namespace",
             Object::Secret(_) => "Secret",
+            Object::ConfigMap(_) => "ConfigMap",
             Object::NetworkPolicy(_) => "NetworkPolicy",
             Object::Service(_) => "Service",
             Object::Deployment(_) => "Deployment",
@@ -147,14 +155,78 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
     }
     objects.push(Object::NetworkPolicy(network_policy(spec)));
     for component in &spec.components {
+        if let Some(config) = config_map(spec, component) {
+            objects.push(Object::ConfigMap(config));
+        }
         objects.push(Object::Service(service(spec, component)));
         objects.push(workload(spec, component, storage.mode_for(&component.name)));
     }
     for component in &spec.components {
         objects.push(Object::Service(alias(spec, component)));
     }
+    if let Some(port) = spec.dev.http_port {
+        objects.push(Object::Service(dev_service(spec, port)));
+    }
     objects.push(Object::Deployment(dev_pod(spec)));
     objects
+}
+
+/// The name of a component's configuration ConfigMap.
+pub fn config_map_name(component: &str) -> String {
+    format!("{component}-config")
+}
+
+/// The catalog's configuration files of a component (web's nginx config),
+/// with `{host}`/`{port}` of the first component of the kind it fronts.
+fn config_map(spec: &Spec, component: &Component) -> Option<ConfigMap> {
+    let entry = component.entry();
+    let config = entry.config.as_ref()?;
+    let upstream = entry
+        .fronts
+        .as_ref()
+        .and_then(|kind| spec.components.iter().find(|c| &c.kind == kind));
+    let (host, port) = upstream.map_or((String::new(), 0), |c| (spec.service_host(c), c.port));
+    let data = config
+        .files
+        .iter()
+        .map(|(name, text)| {
+            let text = text
+                .replace("{host}", &host)
+                .replace("{port}", &port.to_string());
+            (name.clone(), text)
+        })
+        .collect();
+    Some(ConfigMap {
+        metadata: meta(
+            spec,
+            &config_map_name(&component.name),
+            &spec.test_namespace,
+            &component.name,
+        ),
+        data: Some(data),
+        ..Default::default()
+    })
+}
+
+/// The dev pod's web server, so that `forward dev` and `open` find it like
+/// any component.
+fn dev_service(spec: &Spec, port: u16) -> Service {
+    Service {
+        metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(stack_labels(spec, DEV_COMPONENT)),
+            ports: Some(vec![ServicePort {
+                name: Some(HTTP_PORT_NAME.to_owned()),
+                port: i32::from(port),
+                target_port: Some(IntOrString::String(HTTP_PORT_NAME.to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The keys each component's Secret must hold, with their fixed values; the
@@ -380,9 +452,26 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
         &component.image,
         entry,
         &component.resources,
+        (entry.user, entry.group),
     );
     container.env = (!env.is_empty()).then_some(env);
-    let mut pod = pod_spec(spec, entry, container);
+    let mut pod = pod_spec(spec, (entry.user, entry.group), container);
+    if let Some(config) = &entry.config {
+        pod.volumes = Some(vec![Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(&component.name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        pod.containers[0].volume_mounts = Some(vec![VolumeMount {
+            name: "config".to_owned(),
+            mount_path: config.mount_path.clone(),
+            read_only: Some(true),
+            ..Default::default()
+        }]);
+    }
     let template = |pod: PodSpec| PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels.clone()),
@@ -471,11 +560,33 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
 fn dev_pod(spec: &Spec) -> Deployment {
     let php = catalog::php();
     let labels = stack_labels(spec, DEV_COMPONENT);
-    let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
-    let env = dev_env(spec);
+    let account = (spec.dev.user, spec.dev.group);
+    let mut container = container(
+        DEV_COMPONENT,
+        &spec.dev.image,
+        php,
+        &spec.dev.resources,
+        account,
+    );
+    let mut env = dev_env(spec);
+    if let Some(docroot) = &spec.dev.docroot {
+        env.push(EnvVar {
+            name: DOCROOT_ENV.to_owned(),
+            value: Some(docroot.clone()),
+            ..Default::default()
+        });
+    }
     container.env = (!env.is_empty()).then_some(env);
     container.working_dir = Some(CODE_DIR.to_owned());
-    let mut pod = pod_spec(spec, php, container);
+    if let (Some(port), Some(ports)) = (spec.dev.http_port, container.ports.as_mut()) {
+        ports.push(ContainerPort {
+            name: Some(HTTP_PORT_NAME.to_owned()),
+            container_port: i32::from(port),
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        });
+    }
+    let mut pod = pod_spec(spec, account, container);
     if let Some(code) = &spec.dev.code_path {
         pod.volumes = Some(vec![Volume {
             name: "code".to_owned(),
@@ -552,7 +663,16 @@ fn env_var(name: &str, source: EnvSource<'_>, component: &str) -> EnvVar {
     }
 }
 
-fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resources) -> Container {
+/// `(uid, gid)` of the account a container runs as.
+type Account = (i64, i64);
+
+fn container(
+    name: &str,
+    image: &str,
+    entry: &catalog::Entry,
+    resources: &Resources,
+    (user, group): Account,
+) -> Container {
     let quantities = |cpu: &str, memory: &str| {
         BTreeMap::from([
             ("cpu".to_owned(), Quantity(cpu.to_owned())),
@@ -593,15 +713,15 @@ fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resour
                 ..Default::default()
             }),
             run_as_non_root: Some(true),
-            run_as_user: Some(entry.user),
-            run_as_group: Some(entry.group),
+            run_as_user: Some(user),
+            run_as_group: Some(group),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-fn pod_spec(spec: &Spec, entry: &catalog::Entry, container: Container) -> PodSpec {
+fn pod_spec(spec: &Spec, (user, group): Account, container: Container) -> PodSpec {
     PodSpec {
         containers: vec![container],
         // Service links would inject variables such as MYSQL_PORT=tcp://...,
@@ -613,9 +733,9 @@ fn pod_spec(spec: &Spec, entry: &catalog::Entry, container: Container) -> PodSpe
             .then(|| spec.placement.tolerations.clone()),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
-            run_as_user: Some(entry.user),
-            run_as_group: Some(entry.group),
-            fs_group: Some(entry.group),
+            run_as_user: Some(user),
+            run_as_group: Some(group),
+            fs_group: Some(group),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".to_owned(),
                 ..Default::default()
@@ -798,6 +918,114 @@ mod tests {
         };
         assert_eq!(dev_copy.data, original.data);
         assert_eq!(original.metadata.labels.as_ref().unwrap()[RETAIN], "true");
+    }
+
+    fn dev_deployment(objects: &[Object], ns: &str) -> PodSpec {
+        let Object::Deployment(pod) = find(objects, "Deployment", ns, DEV_COMPONENT) else {
+            unreachable!()
+        };
+        pod.spec.clone().unwrap().template.spec.unwrap()
+    }
+
+    #[test]
+    fn the_dev_image_serves_http_behind_a_dev_service() {
+        let spec = spec_with("[{kind: redis}]", "  dev: {docroot: web}\n");
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let pod = dev_deployment(&objects, "dev");
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.image.as_deref(),
+            Some("ghcr.io/kubectl-devenv/php-dev:8.3")
+        );
+        let ports: Vec<_> = container
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| (p.name.as_deref(), p.container_port))
+            .collect();
+        assert_eq!(ports, [(Some("fastcgi"), 9000), (Some("http"), 8080)]);
+        let docroot = container
+            .env
+            .iter()
+            .flatten()
+            .find(|v| v.name == DOCROOT_ENV);
+        assert_eq!(docroot.and_then(|v| v.value.as_deref()), Some("web"));
+        assert_eq!(pod.security_context.as_ref().unwrap().run_as_user, Some(82));
+        let Object::Service(service) = find(&objects, "Service", "dev", DEV_COMPONENT) else {
+            unreachable!()
+        };
+        let service_spec = service.spec.as_ref().unwrap();
+        assert_eq!(
+            service_spec.selector.as_ref(),
+            Some(&stack_labels(&spec, DEV_COMPONENT))
+        );
+        assert_eq!(service_spec.ports.as_ref().unwrap()[0].port, 8080);
+    }
+
+    #[test]
+    fn the_bare_image_gets_no_web_port_and_no_service() {
+        let spec = spec_with(
+            "[{kind: redis}]",
+            "  dev: {image: \"php:8.3-fpm-alpine\"}\n",
+        );
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        assert!(
+            !objects
+                .iter()
+                .any(|o| o.kind() == "Service" && o.name() == DEV_COMPONENT)
+        );
+        let container = &dev_deployment(&objects, "dev").containers[0];
+        assert_eq!(container.ports.as_ref().unwrap().len(), 1);
+        assert!(
+            container
+                .env
+                .iter()
+                .flatten()
+                .all(|v| v.name != DOCROOT_ENV)
+        );
+    }
+
+    #[test]
+    fn web_fronts_the_stacks_php_through_a_config_map() {
+        let spec = spec_with("[{kind: php, name: app}, {kind: web}]", "");
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let Object::ConfigMap(config) = find(&objects, "ConfigMap", "test", "web-config") else {
+            unreachable!()
+        };
+        let nginx = &config.data.as_ref().unwrap()["default.conf"];
+        assert!(
+            nginx.contains("fastcgi_pass app.test.svc.cluster.local:9000;"),
+            "{nginx}"
+        );
+        assert!(nginx.contains("listen 8080;"), "{nginx}");
+        let Object::Deployment(web) = find(&objects, "Deployment", "test", "web") else {
+            unreachable!()
+        };
+        let pod = web.spec.clone().unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(volume.config_map.as_ref().unwrap().name, "web-config");
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.mount_path, "/etc/nginx/conf.d");
+        assert_eq!(
+            pod.security_context.as_ref().unwrap().run_as_user,
+            Some(101)
+        );
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("nginxinc/nginx-unprivileged:1.28-alpine")
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ fn version_and_kind_of_the_file() {
 fn components_must_come_from_the_catalog() {
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mongodb\n"),
-        "7:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached)",
+        "7:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached, web)",
     );
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mysql\n      version: \"5.7\"\n"),
@@ -131,7 +131,7 @@ fn components_must_come_from_the_catalog() {
     );
     assert_file_error(
         &format!("{HEADER}  components: []\n"),
-        "6:15: spec.components is empty: add at least one component (known kinds: php, mysql, mariadb, postgres, redis, memcached)",
+        "6:15: spec.components is empty: add at least one component (known kinds: php, mysql, mariadb, postgres, redis, memcached, web)",
     );
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: memcached\n      storage: {{size: 1Gi}}\n"),

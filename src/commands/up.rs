@@ -708,8 +708,8 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "Namespace").count(), 2);
         assert_eq!(
             kinds.iter().filter(|k| **k == "Service").count(),
-            6,
-            "3 services + 3 aliases"
+            7,
+            "3 services + 3 aliases + the dev pod's web server"
         );
     }
 }
