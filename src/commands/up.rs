@@ -317,6 +317,7 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
             let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
             print!("{}", output::structured(format, &list)?.unwrap_or_default());
         }
+        OutputFormat::Dotenv | OutputFormat::Shell => return Err(output::env_only(format)),
         OutputFormat::Table => {
             let mut table = output::table(["KIND", "NAMESPACE", "NAME"]);
             for object in &objects {
