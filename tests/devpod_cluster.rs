@@ -156,8 +156,8 @@ fn http_get(url: &str) -> String {
             .output()
             .expect("curl is required (Debian package curl)");
         let text = stdout(&out);
-        if out.status.success() && text.ends_with("\n200") {
-            return text.trim_end_matches("\n200").to_owned();
+        if let (true, Some(body)) = (out.status.success(), text.strip_suffix("\n200")) {
+            return body.trim_end().to_owned();
         }
         assert!(
             Instant::now() < deadline,
