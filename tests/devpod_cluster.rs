@@ -265,7 +265,7 @@ fn the_dev_pod_works_with_the_stack_on_the_real_node() {
         "Composer",
         "git version",
         "UnZip",
-        "mariadb",
+        "MariaDB",
         "psql (PostgreSQL)",
         "PONG",
     ] {
