@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: `kubectl devenv forward` (over SPDY, its default, and over
-# WebSocket) vs `kubectl port-forward` vs direct loopback, in one run against
-# the test bed (kwok forwards the pod's 6379 to the real Redis on this
-# machine, so every path reaches the same server).
+# WebSocket) vs `kubectl port-forward` vs a direct connection, in one run
+# against the test bed. By default the Redis pod runs on the test bed's real
+# node (a real kubelet and containerd; "direct" is the pod IP on the node's
+# bridge). BENCH_NODE=kwok runs it on kwok instead, which forwards the pod's
+# 6379 to the Redis server on this machine ("direct" is that server).
 #
 # Measures, each as the median of $RUNS runs:
 #   - bulk throughput: SET and GET of a $BULK_MB MiB value;
@@ -36,7 +38,22 @@ if [[ -z ${DEVENV_BIN:-} ]]; then
   echo "building the release binary..." >&2
   (cd "$root" && cargo build --release --quiet)
 fi
-direct_port=${TESTBED_REDIS_ADDR##*:}
+BENCH_NODE=${BENCH_NODE:-real}
+case $BENCH_NODE in
+  real)
+    [[ -n ${TESTBED_REAL_NODE:-} ]] || { echo "error: the test bed has no real node (TESTBED_REAL_NODE)" >&2; exit 1; }
+    pod_spec="{nodeSelector: {kubernetes.io/hostname: $TESTBED_REAL_NODE},
+      tolerations: [{key: $TESTBED_REAL_NODE_TAINT, operator: Exists, effect: NoSchedule}],
+      securityContext: {runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, seccompProfile: {type: RuntimeDefault}},
+      containers: [{name: redis, image: \"$TESTBED_IMAGE_REDIS\", ports: [{name: redis, containerPort: 6379}],
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}},
+        readinessProbe: {tcpSocket: {port: 6379}, periodSeconds: 1}}]}"
+    path_desc="kube-apiserver -> kubelet -> containerd -> redis-server in a pod on $TESTBED_REAL_NODE" ;;
+  kwok)
+    pod_spec='{containers: [{name: redis, image: "redis:7", ports: [{name: redis, containerPort: 6379}]}]}'
+    path_desc="kube-apiserver -> kwok -> redis-server on this machine" ;;
+  *) echo "error: BENCH_NODE must be real or kwok" >&2; exit 1 ;;
+esac
 
 ns=bench-forward-$$
 work=$(mktemp -d)
@@ -72,9 +89,15 @@ spec:
   selector: {matchLabels: {app.kubernetes.io/instance: bench, app.kubernetes.io/component: redis}}
   template:
     metadata: {labels: {app.kubernetes.io/instance: bench, app.kubernetes.io/component: redis}}
-    spec: {containers: [{name: redis, image: "redis:7", ports: [{name: redis, containerPort: 6379}]}]}
+    spec: $pod_spec
 EOF
-"$kubectl" wait --for=condition=Ready pod -l "$selector" -n "$ns" --timeout=60s >/dev/null
+"$kubectl" wait --for=condition=Ready pod -l "$selector" -n "$ns" --timeout=120s >/dev/null
+if [[ $BENCH_NODE == real ]]; then
+  direct_host=$("$kubectl" get pods -n "$ns" -l "$selector" -o jsonpath='{.items[0].status.podIP}')
+  direct_port=6379
+else
+  direct_host=127.0.0.1 direct_port=${TESTBED_REDIS_ADDR##*:}
+fi
 
 # All forwards on ports the system picks: kubectl-devenv over SPDY (its
 # default) and over WebSocket, and kubectl port-forward.
@@ -100,14 +123,16 @@ kubectl_port=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$work/k
   cat "$work"/*.out "$work"/*.err >&2
   exit 1
 }
-echo "devenv forward on $devenv_port (pid $devenv_pid), over WebSocket on $devenv_ws_port (pid $devenv_ws_pid), kubectl port-forward on $kubectl_port (pid $kubectl_pid), direct $direct_port" >&2
+echo "devenv forward on $devenv_port (pid $devenv_pid), over WebSocket on $devenv_ws_port (pid $devenv_ws_pid), kubectl port-forward on $kubectl_port (pid $kubectl_pid), direct $direct_host:$direct_port" >&2
 
 cat >"$work/probe.py" <<'PY'
 """Measurements over plain sockets, so that the client costs the same on every path."""
 import os, socket, statistics, subprocess, sys, threading, time
 
-def connect(port, timeout=60):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(addr, timeout=60):
+    """addr: a local port, or host:port."""
+    host, _, port = str(addr).rpartition(":")
+    s = socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -300,11 +325,11 @@ def replacement_kubectl(port, pid, kubectl, ns, selector):
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "bulk":
-        up, down = bulk(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        up, down = bulk(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         print(f"{up:.1f} {down:.1f}")
     elif what == "connect":
-        b50, b99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]), 0)
-        g50, g99 = connection_latency(int(sys.argv[2]), int(sys.argv[3]), 0.02)
+        b50, b99 = connection_latency(sys.argv[2], int(sys.argv[3]), 0)
+        g50, g99 = connection_latency(sys.argv[2], int(sys.argv[3]), 0.02)
         print(f"{b50:.2f} {b99:.2f} {g50:.2f} {g99:.2f}")
     elif what == "rss":
         idle, busy = rss(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
@@ -322,9 +347,11 @@ probe() { python3 "$work/probe.py" "$@"; }
 # median of whitespace-separated numbers on stdin
 median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
-# latency_once PORT: "get_p50 get_p99 set_p50 set_p99 get_rps" of one redis-benchmark run
+# latency_once [HOST:]PORT: "get_p50 get_p99 set_p50 set_p99 get_rps" of one redis-benchmark run
 latency_once() {
-  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$BENCH_REQUESTS" -c "$BENCH_CLIENTS" -d 256 --csv |
+  local host=127.0.0.1 port=$1
+  [[ $1 == *:* ]] && host=${1%:*} port=${1##*:}
+  redis-benchmark -h "$host" -p "$port" -t set,get -n "$BENCH_REQUESTS" -c "$BENCH_CLIENTS" -d 256 --csv |
     awk -F'","' '/^"GET/ {get50=$5; get99=$7; rps=$2} /^"SET/ {set50=$5; set99=$7}
       END {gsub(/"/, "", rps); print get50, get99, set50, set99, rps}'
 }
@@ -338,6 +365,7 @@ medians() {
 
 # Runs interleave the paths, so that a busy moment on the machine
 # does not fall on one path only.
+direct_port=$direct_host:$direct_port
 declare -A bulk lat conn rss
 paths=(devenv devenv_ws kubectl direct)
 for run in $(seq "$RUNS"); do
@@ -368,9 +396,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 {
   echo
   echo "kubectl-devenv forward benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RUNS runs each (medians)"
-  echo "kubectl: $("$kubectl" version --client 2>/dev/null | head -1); path: client -> forward -> kube-apiserver -> kwok -> redis-server"
+  echo "kubectl: $("$kubectl" version --client 2>/dev/null | head -1); path: client -> forward -> $path_desc"
   echo
-  echo "| metric | devenv forward (SPDY, default) | devenv forward --protocol websocket | kubectl port-forward | direct loopback | SPDY / kubectl | WebSocket / kubectl |"
+  echo "| metric | devenv forward (SPDY, default) | devenv forward --protocol websocket | kubectl port-forward | direct ($direct_host) | SPDY / kubectl | WebSocket / kubectl |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
   for row in "SET $BULK_MB MiB, MiB/s:1" "GET $BULK_MB MiB, MiB/s:2"; do
     name=${row%:*} i=${row##*:}
@@ -396,6 +424,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
   echo "| pod replaced: new pod Ready -> first new connection to it, ms (median / max of $REPLACEMENTS; reached $(field "$replace_devenv" 3)/$(field "$replace_devenv" 4)) | $(field "$replace_devenv" 1) / $(field "$replace_devenv" 2) | - | $replace_kubectl | - | - | - |"
   echo
   echo "Pod replacement, every round (ms): $(field "$replace_devenv" 5). Ready is when kubectl's own watch saw it."
-  echo "kwok serves a port-forward for any pod name without a container behind it, so kubectl's existing tunnel"
-  echo "keeps reaching Redis here; against a real kubelet its stream breaks with the pod (kubectl#686)."
+  if [[ $BENCH_NODE == kwok ]]; then
+    echo "kwok serves a port-forward for any pod name without a container behind it, so kubectl's existing tunnel"
+    echo "keeps reaching Redis here; against a real kubelet its stream breaks with the pod (kubectl#686)."
+  fi
 }

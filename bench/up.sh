@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks on one control plane (the test bed by default):
-#   1. `kubectl devenv up` of php+mysql+redis until every component is Ready,
-#      against the research note's flow: `kubectl apply -f` of its two YAML
-#      files (bench/fixtures/, copied verbatim) and `kubectl wait`.
+#   1. `kubectl devenv up` of php+mysql+redis until every component is Ready.
+#      On the test bed's real node (BENCH_NODE=real, the default when it has
+#      one) against `kubectl apply` of the very objects `up` renders
+#      (`up --dry-run -o yaml`) and `kubectl wait`/`rollout status`: real
+#      containers start and real probes pass, so the difference is what `up`
+#      adds beyond the pods' own start. On kwok (BENCH_NODE=kwok) against the
+#      research note's flow: `kubectl apply -f` of its two YAML files
+#      (bench/fixtures/, copied verbatim) and `kubectl wait`.
 #   2. `kubectl devenv status` against the equivalent `kubectl get`.
 # Prints medians and ratios. Each `up` run starts from nothing: hyperfine's
 # --prepare step tears the previous run down and waits until it is gone.
@@ -36,7 +41,28 @@ done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/devenv.yaml" <<'EOF'
+bench_node=${BENCH_NODE:-$([[ -n ${TESTBED_REAL_NODE:-} ]] && echo real || echo kwok)}
+if [[ $bench_node == real ]]; then
+  : "${TESTBED_REAL_NODE:?BENCH_NODE=real needs the real node of the test bed}"
+  cat >"$work/devenv.yaml" <<EOF
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata:
+  name: bench
+spec:
+  namespaces: {dev: bench-dev, test: bench-test}
+  targetArch: amd64
+  placement:
+    nodeSelector: {kubernetes.io/hostname: $TESTBED_REAL_NODE}
+    tolerations: [{key: $TESTBED_REAL_NODE_TAINT, operator: Exists, effect: NoSchedule}]
+  dev: {image: "$TESTBED_IMAGE_PHP_FPM"}
+  components:
+    - {kind: php, image: "$TESTBED_IMAGE_PHP_FPM"}
+    - {kind: mysql, image: "$TESTBED_IMAGE_MARIADB"}
+    - {kind: redis, image: "$TESTBED_IMAGE_REDIS"}
+EOF
+else
+  cat >"$work/devenv.yaml" <<'EOF'
 apiVersion: kubectl-devenv.io/v1alpha1
 kind: DevEnv
 metadata:
@@ -48,6 +74,7 @@ spec:
     - kind: mysql
     - kind: redis
 EOF
+fi
 
 research_down="$kubectl delete namespace dev test --ignore-not-found --wait=true >/dev/null"
 # test-stack.yaml has no Namespace object: the note's flow needs `test` to exist.
@@ -59,10 +86,26 @@ research_up="$kubectl create namespace test >/dev/null \
 devenv_down="$devenv down -f $work/devenv.yaml --purge --yes >/dev/null"
 devenv_up="$devenv up -f $work/devenv.yaml --yes >/dev/null 2>&1"
 
-echo "== up until Ready ($runs runs each; results in $out)"
-hyperfine --runs "$runs" --export-json "$out/up.json" \
-  --prepare "$devenv_down" -n "kubectl devenv up" "$devenv_up" \
-  --prepare "$research_down" -n "kubectl apply + kubectl wait (research note)" "$research_up"
+echo "== up until Ready on $bench_node ($runs runs each; results in $out)"
+if [[ $bench_node == real ]]; then
+  # The same objects, applied and awaited the way a kubectl user would.
+  "$devenv" up -f "$work/devenv.yaml" --dry-run -o yaml --yes >"$work/objects.yaml"
+  same_up="$kubectl apply --server-side --field-manager=bench -f $work/objects.yaml >/dev/null \
+    && $kubectl -n bench-dev rollout status deployment/dev --timeout=180s >/dev/null \
+    && $kubectl -n bench-test rollout status deployment/php --timeout=180s >/dev/null \
+    && $kubectl -n bench-test rollout status statefulset/mysql --timeout=180s >/dev/null \
+    && $kubectl -n bench-test rollout status statefulset/redis --timeout=180s >/dev/null"
+  same_down="$kubectl delete namespace bench-dev bench-test --ignore-not-found --wait=true >/dev/null"
+  # Pull the images once, so that no run pays for a first pull.
+  eval "$devenv_up" && eval "$devenv_down"
+  hyperfine --runs "$runs" --export-json "$out/up.json" \
+    --prepare "$devenv_down; $same_down" -n "kubectl devenv up" "$devenv_up" \
+    --prepare "$devenv_down; $same_down" -n "kubectl apply + rollout status (same objects)" "$same_up"
+else
+  hyperfine --runs "$runs" --export-json "$out/up.json" \
+    --prepare "$devenv_down" -n "kubectl devenv up" "$devenv_up" \
+    --prepare "$research_down" -n "kubectl apply + kubectl wait (research note)" "$research_up"
+fi
 
 echo "== status of a running stack"
 eval "$devenv_up"

@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('up', 'up', [CompletionResultType]::ParameterValue, 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service')
             [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Delete a stack''s objects (data volumes and credentials are kept unless --purge)')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a component''s pods')
             [CompletionResult]::new('shell', 'shell', [CompletionResultType]::ParameterValue, 'Open a shell, or run a command, in the dev pod (or another component)')
@@ -77,6 +78,30 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking for confirmation (required when there is no terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking for confirmation (required when there is no terminal)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the objects instead of applying them; needs no cluster')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-devenv;init' {
+            [CompletionResult]::new('--from-compose', '--from-compose', [CompletionResultType]::ParameterName, 'Convert a Compose file; given a directory or nothing, the first of compose.yaml, compose.yml, docker-compose.yaml and docker-compose.yml there')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Enable a Compose profile (repeatable; default: $COMPOSE_PROFILES)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Stack name (default: devenv)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Where to write the stack description')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Where to write the stack description')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The name of the kubeconfig user to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing devenv.yaml')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -349,6 +374,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
         }
         'kubectl-devenv;help' {
             [CompletionResult]::new('up', 'up', [CompletionResultType]::ParameterValue, 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service')
             [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Delete a stack''s objects (data volumes and credentials are kept unless --purge)')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a component''s pods')
             [CompletionResult]::new('shell', 'shell', [CompletionResultType]::ParameterValue, 'Open a shell, or run a command, in the dev pod (or another component)')
@@ -365,6 +391,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;help;up' {
+            break
+        }
+        'kubectl-devenv;help;init' {
             break
         }
         'kubectl-devenv;help;down' {

@@ -43,10 +43,10 @@ pub struct Entry {
     /// The kind this component sits in front of (web: php); the stack must have one.
     #[serde(default)]
     pub fronts: Option<String>,
-    /// Configuration files, mounted from a ConfigMap; `{host}`/`{port}` are
-    /// those of the component named by `fronts`.
+    /// Files mounted into the container from a ConfigMap: absolute path ->
+    /// contents, where `{host}`/`{port}` are those of the component `fronts` names.
     #[serde(default)]
-    pub config: Option<ConfigFiles>,
+    pub files: BTreeMap<String, String>,
 }
 
 /// The project's dev image (images/dev/Dockerfile): the php kind's image plus
@@ -63,14 +63,6 @@ pub struct DevImage {
     pub group: i64,
     /// The unprivileged port its web server listens on.
     pub http_port: u16,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfigFiles {
-    pub mount_path: String,
-    /// File name -> contents.
-    pub files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

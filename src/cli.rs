@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready
     Up(commands::up::UpArgs),
+    /// Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service
+    Init(commands::init::InitArgs),
     /// Delete a stack's objects (data volumes and credentials are kept unless --purge)
     Down(commands::down::DownArgs),
     /// Print the logs of a component's pods

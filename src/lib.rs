@@ -8,8 +8,10 @@ pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod compose;
 pub mod error;
 pub mod forward;
+pub mod generic;
 pub mod labels;
 pub mod localenv;
 pub mod output;
@@ -34,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Version(args) => commands::version::run(global, args).await,
         Command::Status(args) => commands::status::run(global, args).await,
         Command::Up(args) => commands::up::run(global, args).await,
+        Command::Init(args) => commands::init::run(global, args),
         Command::Down(args) => commands::down::run(global, args).await,
         Command::Logs(args) => commands::logs::run(global, args).await,
         Command::Shell(args) => commands::shell::run(global, args).await,

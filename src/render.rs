@@ -10,11 +10,11 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HostPathVolumeSource, Namespace, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
-    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HostPathVolumeSource, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
@@ -25,8 +25,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::catalog::{self, EnvSource, Resources};
+use crate::generic::{self, Generic};
 use crate::labels;
-use crate::spec::{Component, DEV_COMPONENT, Spec};
+use crate::spec::{Component, DEV_COMPONENT, Source, Spec};
 
 /// Marks credential Secrets: `down` keeps them unless `--purge`, so a
 /// database that outlives its stack keeps working with its password.
@@ -138,11 +139,7 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
         Object::Namespace(namespace(spec, &spec.dev_namespace, "dev")),
         Object::Namespace(namespace(spec, &spec.test_namespace, "test")),
     ];
-    for component in spec
-        .components
-        .iter()
-        .filter(|c| c.entry().credentials.is_some())
-    {
+    for component in spec.components.iter().filter(|c| c.has_credentials()) {
         let values = credentials
             .get(&component.name)
             .cloned()
@@ -153,15 +150,17 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
             )));
         }
     }
+    objects.extend(config_maps(spec).into_iter().map(Object::ConfigMap));
     objects.push(Object::NetworkPolicy(network_policy(spec)));
+    // A generic component without ports has no Service (nor alias): there
+    // is nothing to connect to.
     for component in &spec.components {
-        if let Some(config) = config_map(spec, component) {
-            objects.push(Object::ConfigMap(config));
+        if component.port != 0 {
+            objects.push(Object::Service(service(spec, component)));
         }
-        objects.push(Object::Service(service(spec, component)));
         objects.push(workload(spec, component, storage.mode_for(&component.name)));
     }
-    for component in &spec.components {
+    for component in spec.components.iter().filter(|c| c.port != 0) {
         objects.push(Object::Service(alias(spec, component)));
     }
     if let Some(port) = spec.dev.http_port {
@@ -169,43 +168,6 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
     }
     objects.push(Object::Deployment(dev_pod(spec)));
     objects
-}
-
-/// The name of a component's configuration ConfigMap.
-pub fn config_map_name(component: &str) -> String {
-    format!("{component}-config")
-}
-
-/// The catalog's configuration files of a component (web's nginx config),
-/// with `{host}`/`{port}` of the first component of the kind it fronts.
-fn config_map(spec: &Spec, component: &Component) -> Option<ConfigMap> {
-    let entry = component.entry();
-    let config = entry.config.as_ref()?;
-    let upstream = entry
-        .fronts
-        .as_ref()
-        .and_then(|kind| spec.components.iter().find(|c| &c.kind == kind));
-    let (host, port) = upstream.map_or((String::new(), 0), |c| (spec.service_host(c), c.port));
-    let data = config
-        .files
-        .iter()
-        .map(|(name, text)| {
-            let text = text
-                .replace("{host}", &host)
-                .replace("{port}", &port.to_string());
-            (name.clone(), text)
-        })
-        .collect();
-    Some(ConfigMap {
-        metadata: meta(
-            spec,
-            &config_map_name(&component.name),
-            &spec.test_namespace,
-            &component.name,
-        ),
-        data: Some(data),
-        ..Default::default()
-    })
 }
 
 /// The dev pod's web server, so that `forward dev` and `open` find it like
@@ -229,11 +191,41 @@ fn dev_service(spec: &Spec, port: u16) -> Service {
     }
 }
 
+/// A catalog component's files (web's nginx config), with `{host}`/`{port}`
+/// of the first component of the kind it fronts.
+fn catalog_files(spec: &Spec, entry: &catalog::Entry) -> Vec<generic::MountedFile> {
+    let upstream = entry
+        .fronts
+        .as_ref()
+        .and_then(|kind| spec.components.iter().find(|c| &c.kind == kind));
+    let (host, port) = upstream.map_or((String::new(), 0), |c| (spec.service_host(c), c.port));
+    entry
+        .files
+        .iter()
+        .map(|(path, text)| generic::MountedFile {
+            path: path.clone(),
+            content: text
+                .replace("{host}", &host)
+                .replace("{port}", &port.to_string()),
+        })
+        .collect()
+}
+
 /// The keys each component's Secret must hold, with their fixed values; the
 /// generated ones map to `None`.
 pub fn credential_keys(component: &Component) -> BTreeMap<String, Option<String>> {
-    let Some(creds) = &component.entry().credentials else {
-        return BTreeMap::new();
+    let creds = match &component.source {
+        Source::Generic(generic) => {
+            return generic
+                .secret_keys()
+                .into_iter()
+                .map(|k| (k.to_owned(), None))
+                .collect();
+        }
+        Source::Catalog(entry) => match &entry.credentials {
+            Some(creds) => creds,
+            None => return BTreeMap::new(),
+        },
     };
     let fixed = creds
         .fixed
@@ -394,20 +386,44 @@ fn network_policy(spec: &Spec) -> NetworkPolicy {
     }
 }
 
+/// The ConfigMaps of mounted files: one per component that has files, and
+/// one for the dev pod's, in the namespace of the pod that mounts them.
+fn config_maps(spec: &Spec) -> Vec<ConfigMap> {
+    let components = spec.components.iter().filter_map(|c| {
+        let files = match &c.source {
+            Source::Generic(generic) => generic.files.clone(),
+            Source::Catalog(entry) => catalog_files(spec, entry),
+        };
+        let name = generic::files_config_map_name(&c.name);
+        generic::config_map(meta(spec, &name, &spec.test_namespace, &c.name), &files)
+    });
+    let dev_name = generic::files_config_map_name(DEV_COMPONENT);
+    let dev = generic::config_map(
+        meta(spec, &dev_name, &spec.dev_namespace, DEV_COMPONENT),
+        &spec.dev.files,
+    );
+    components.chain(dev).collect()
+}
+
 fn service(spec: &Spec, component: &Component) -> Service {
-    let entry = component.entry();
     Service {
         metadata: meta(spec, &component.name, &spec.test_namespace, &component.name),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(stack_labels(spec, &component.name)),
-            ports: Some(vec![ServicePort {
-                name: Some(entry.port_name.clone()),
-                port: i32::from(component.port),
-                target_port: Some(IntOrString::String(entry.port_name.clone())),
-                protocol: Some("TCP".to_owned()),
-                ..Default::default()
-            }]),
+            ports: Some(
+                component
+                    .service_ports()
+                    .into_iter()
+                    .map(|(name, port)| ServicePort {
+                        name: Some(name.clone()),
+                        port: i32::from(port),
+                        target_port: Some(IntOrString::String(name)),
+                        protocol: Some("TCP".to_owned()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
@@ -417,7 +433,6 @@ fn service(spec: &Spec, component: &Component) -> Service {
 /// `mysql` in the dev namespace -> `mysql.<test>.svc.<domain>`, so the dev pod
 /// uses the same host names as docker-compose.
 fn alias(spec: &Spec, component: &Component) -> Service {
-    let entry = component.entry();
     let mut metadata = meta(spec, &component.name, &spec.dev_namespace, &component.name);
     let labels = metadata.labels.get_or_insert_default();
     labels.remove(labels::COMPONENT);
@@ -427,12 +442,18 @@ fn alias(spec: &Spec, component: &Component) -> Service {
         spec: Some(ServiceSpec {
             type_: Some("ExternalName".to_owned()),
             external_name: Some(spec.service_host(component)),
-            ports: Some(vec![ServicePort {
-                name: Some(entry.port_name.clone()),
-                port: i32::from(component.port),
-                protocol: Some("TCP".to_owned()),
-                ..Default::default()
-            }]),
+            ports: Some(
+                component
+                    .service_ports()
+                    .into_iter()
+                    .map(|(name, port)| ServicePort {
+                        name: Some(name),
+                        port: i32::from(port),
+                        protocol: Some("TCP".to_owned()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
@@ -440,38 +461,17 @@ fn alias(spec: &Spec, component: &Component) -> Service {
 }
 
 fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object {
-    let entry = component.entry();
     let labels = stack_labels(spec, &component.name);
-    let env: Vec<EnvVar> = entry
-        .env
-        .iter()
-        .map(|(name, value)| env_var(name, catalog::env_source(value, "", 0), &component.name))
-        .collect();
-    let mut container = container(
-        &component.name,
-        &component.image,
-        entry,
-        &component.resources,
-        (entry.user, entry.group),
-    );
-    container.env = (!env.is_empty()).then_some(env);
-    let mut pod = pod_spec(spec, (entry.user, entry.group), container);
-    if let Some(config) = &entry.config {
-        pod.volumes = Some(vec![Volume {
-            name: "config".to_owned(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: config_map_name(&component.name),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]);
-        pod.containers[0].volume_mounts = Some(vec![VolumeMount {
-            name: "config".to_owned(),
-            mount_path: config.mount_path.clone(),
-            read_only: Some(true),
-            ..Default::default()
-        }]);
-    }
+    let (mut pod, data_path) = match &component.source {
+        Source::Catalog(entry) => (
+            catalog_pod(spec, component, entry),
+            entry.data.as_ref().map(|d| d.path.clone()),
+        ),
+        Source::Generic(generic) => (
+            generic_pod(spec, component, generic),
+            generic.data_path.clone(),
+        ),
+    };
     let template = |pod: PodSpec| PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels.clone()),
@@ -485,7 +485,7 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
     };
     let metadata = meta(spec, &component.name, &spec.test_namespace, &component.name);
 
-    let (Some(data), Some(volume)) = (&entry.data, &component.storage) else {
+    let (Some(data_path), Some(volume)) = (data_path, &component.storage) else {
         return Object::Deployment(Deployment {
             metadata,
             spec: Some(DeploymentSpec {
@@ -498,11 +498,14 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
             ..Default::default()
         });
     };
-    pod.containers[0].volume_mounts = Some(vec![VolumeMount {
-        name: "data".to_owned(),
-        mount_path: data.path.clone(),
-        ..Default::default()
-    }]);
+    pod.containers[0]
+        .volume_mounts
+        .get_or_insert_default()
+        .push(VolumeMount {
+            name: "data".to_owned(),
+            mount_path: data_path,
+            ..Default::default()
+        });
     let persistent = storage == StorageMode::Persistent || volume.class_name.is_some();
     let claims = if persistent {
         Some(vec![PersistentVolumeClaim {
@@ -526,14 +529,14 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
             ..Default::default()
         }])
     } else {
-        pod.volumes = Some(vec![Volume {
+        pod.volumes.get_or_insert_default().push(Volume {
             name: "data".to_owned(),
             empty_dir: Some(EmptyDirVolumeSource {
                 size_limit: Some(Quantity(volume.size.clone())),
                 ..Default::default()
             }),
             ..Default::default()
-        }]);
+        });
         None
     };
     Object::StatefulSet(StatefulSet {
@@ -557,17 +560,49 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
     })
 }
 
+fn catalog_pod(spec: &Spec, component: &Component, entry: &catalog::Entry) -> PodSpec {
+    let env: Vec<EnvVar> = entry
+        .env
+        .iter()
+        .map(|(name, value)| env_var(name, catalog::env_source(value, "", 0), &component.name))
+        .collect();
+    let mut container = container(
+        &component.name,
+        &component.image,
+        entry,
+        &component.resources,
+    );
+    container.env = (!env.is_empty()).then_some(env);
+    let mut pod = pod_spec(spec, entry.user, entry.group, container);
+    generic::mount_files(&mut pod, &component.name, &catalog_files(spec, entry));
+    pod
+}
+
+/// The catalog's locked-down container, with the generic component's
+/// ports, probe, command, user and env in place of the catalog's.
+fn generic_pod(spec: &Spec, component: &Component, generic: &Generic) -> PodSpec {
+    let env: Vec<EnvVar> = generic
+        .env
+        .iter()
+        .map(|(name, value)| env_var(name, catalog::env_source(value, "", 0), &component.name))
+        .collect();
+    let mut container = locked_down(
+        &component.name,
+        &component.image,
+        &component.resources,
+        generic.run_as_user,
+        generic.run_as_group,
+    );
+    generic::shape_container(&mut container, generic, env);
+    let mut pod = pod_spec(spec, generic.run_as_user, generic.run_as_group, container);
+    generic::mount_files(&mut pod, &component.name, &generic.files);
+    pod
+}
+
 fn dev_pod(spec: &Spec) -> Deployment {
     let php = catalog::php();
     let labels = stack_labels(spec, DEV_COMPONENT);
-    let account = (spec.dev.user, spec.dev.group);
-    let mut container = container(
-        DEV_COMPONENT,
-        &spec.dev.image,
-        php,
-        &spec.dev.resources,
-        account,
-    );
+    let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
     let mut env = dev_env(spec);
     if let Some(docroot) = &spec.dev.docroot {
         env.push(EnvVar {
@@ -586,7 +621,7 @@ fn dev_pod(spec: &Spec) -> Deployment {
             ..Default::default()
         });
     }
-    let mut pod = pod_spec(spec, account, container);
+    let mut pod = pod_spec(spec, spec.dev.user, spec.dev.group, container);
     if let Some(code) = &spec.dev.code_path {
         pod.volumes = Some(vec![Volume {
             name: "code".to_owned(),
@@ -602,6 +637,7 @@ fn dev_pod(spec: &Spec) -> Deployment {
             ..Default::default()
         }]);
     }
+    generic::mount_files(&mut pod, DEV_COMPONENT, &spec.dev.files);
     Deployment {
         metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
         spec: Some(DeploymentSpec {
@@ -629,7 +665,7 @@ fn dev_pod(spec: &Spec) -> Deployment {
 pub fn dev_env(spec: &Spec) -> Vec<EnvVar> {
     let mut vars: Vec<EnvVar> = Vec::new();
     for component in &spec.components {
-        for (name, value) in &component.entry().dev_env {
+        for (name, value) in component.entry().iter().flat_map(|e| &e.dev_env) {
             if vars.iter().any(|v| &v.name == name) {
                 continue;
             }
@@ -663,26 +699,8 @@ fn env_var(name: &str, source: EnvSource<'_>, component: &str) -> EnvVar {
     }
 }
 
-/// `(uid, gid)` of the account a container runs as.
-type Account = (i64, i64);
-
-fn container(
-    name: &str,
-    image: &str,
-    entry: &catalog::Entry,
-    resources: &Resources,
-    (user, group): Account,
-) -> Container {
-    let quantities = |cpu: &str, memory: &str| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu.to_owned())),
-            ("memory".to_owned(), Quantity(memory.to_owned())),
-        ])
-    };
+fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resources) -> Container {
     Container {
-        name: name.to_owned(),
-        image: Some(image.to_owned()),
-        image_pull_policy: Some("IfNotPresent".to_owned()),
         ports: Some(vec![ContainerPort {
             name: Some(entry.port_name.clone()),
             container_port: i32::from(entry.port),
@@ -698,6 +716,23 @@ fn container(
             failure_threshold: Some(3),
             ..Default::default()
         }),
+        ..locked_down(name, image, resources, entry.user, entry.group)
+    }
+}
+
+/// A container with the stack's secure defaults (non-root, no capabilities,
+/// no privilege escalation) and its requests and limits.
+fn locked_down(name: &str, image: &str, resources: &Resources, user: i64, group: i64) -> Container {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    Container {
+        name: name.to_owned(),
+        image: Some(image.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
         resources: Some(ResourceRequirements {
             requests: Some(quantities(
                 &resources.requests.cpu,
@@ -721,7 +756,7 @@ fn container(
     }
 }
 
-fn pod_spec(spec: &Spec, (user, group): Account, container: Container) -> PodSpec {
+fn pod_spec(spec: &Spec, user: i64, group: i64, container: Container) -> PodSpec {
     PodSpec {
         containers: vec![container],
         // Service links would inject variables such as MYSQL_PORT=tcp://...,
@@ -1001,10 +1036,10 @@ mod tests {
             &Credentials::new(),
             &StoragePlan::uniform(StorageMode::Ephemeral),
         );
-        let Object::ConfigMap(config) = find(&objects, "ConfigMap", "test", "web-config") else {
+        let Object::ConfigMap(config) = find(&objects, "ConfigMap", "test", "web-files") else {
             unreachable!()
         };
-        let nginx = &config.data.as_ref().unwrap()["default.conf"];
+        let nginx = config.data.as_ref().unwrap().values().next().unwrap();
         assert!(
             nginx.contains("fastcgi_pass app.test.svc.cluster.local:9000;"),
             "{nginx}"
@@ -1015,9 +1050,9 @@ mod tests {
         };
         let pod = web.spec.clone().unwrap().template.spec.unwrap();
         let volume = &pod.volumes.as_ref().unwrap()[0];
-        assert_eq!(volume.config_map.as_ref().unwrap().name, "web-config");
+        assert_eq!(volume.config_map.as_ref().unwrap().name, "web-files");
         let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
-        assert_eq!(mount.mount_path, "/etc/nginx/conf.d");
+        assert_eq!(mount.mount_path, "/etc/nginx/conf.d/default.conf");
         assert_eq!(
             pod.security_context.as_ref().unwrap().run_as_user,
             Some(101)

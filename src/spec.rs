@@ -14,6 +14,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::catalog::{self, Resources};
 use crate::error::{Error, Result};
+use crate::generic::{self, FileGeneric, Generic, MountedFile};
 
 pub const API_VERSION: &str = "kubectl-devenv.io/v1alpha1";
 pub const KIND: &str = "DevEnv";
@@ -70,6 +71,10 @@ pub struct DevPod {
     /// Host directory mounted at /var/www/html (hostPath); only when asked for.
     pub code_path: Option<PathBuf>,
     pub resources: Resources,
+    /// Components that must be Ready before `up` starts the dev pod.
+    pub depends_on: Vec<String>,
+    /// Single files mounted from a ConfigMap (a `php.ini`).
+    pub files: Vec<MountedFile>,
     /// The web server's document root, relative to the code directory. `None`
     /// leaves the choice to the image: the dev image serves `public/` when it
     /// exists (decided per request, since the code arrives after the pod starts).
@@ -95,15 +100,28 @@ pub fn default_http_port(image: &str) -> Option<u16> {
 pub struct Component {
     /// Service, workload and alias name, and the `labels::COMPONENT` value.
     pub name: String,
-    /// Catalog kind (`mysql`, `redis`, ...).
+    /// Catalog kind (`mysql`, `redis`, ...), or [`generic::KIND`].
     pub kind: String,
+    /// The catalog version; the image's tag for a generic component.
     pub version: String,
     pub image: String,
-    /// The Service port (the catalog's port).
+    /// The Service port (the catalog's port; a generic component's first
+    /// port, 0 when it has none).
     pub port: u16,
     pub resources: Resources,
     /// Data volume settings, for kinds that keep data.
     pub storage: Option<Storage>,
+    /// Components that must be Ready before `up` starts this one.
+    pub depends_on: Vec<String>,
+    /// The catalog entry it runs from, or what a generic component sets itself.
+    pub source: Source,
+}
+
+/// Where a component's container, ports and readiness come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Catalog(&'static catalog::Entry),
+    Generic(Box<Generic>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,9 +133,41 @@ pub struct Storage {
 }
 
 impl Component {
-    /// The catalog entry; validation guarantees it exists.
-    pub fn entry(&self) -> &'static catalog::Entry {
-        catalog::find(&self.kind).expect("validated component kind")
+    /// The catalog entry; `None` for a generic component (validation
+    /// guarantees every other kind is in the catalog).
+    pub fn entry(&self) -> Option<&'static catalog::Entry> {
+        match &self.source {
+            Source::Catalog(entry) => Some(entry),
+            Source::Generic(_) => None,
+        }
+    }
+
+    /// What a generic component sets; `None` for catalog kinds.
+    pub fn generic(&self) -> Option<&Generic> {
+        match &self.source {
+            Source::Catalog(_) => None,
+            Source::Generic(generic) => Some(generic),
+        }
+    }
+
+    /// Whether the component has a generated credentials Secret.
+    pub fn has_credentials(&self) -> bool {
+        match &self.source {
+            Source::Catalog(entry) => entry.credentials.is_some(),
+            Source::Generic(generic) => !generic.secret_keys().is_empty(),
+        }
+    }
+
+    /// The Service's ports as `(name, port)`, first one first.
+    pub fn service_ports(&self) -> Vec<(String, u16)> {
+        match &self.source {
+            Source::Catalog(entry) => vec![(entry.port_name.clone(), self.port)],
+            Source::Generic(generic) => generic
+                .ports
+                .iter()
+                .map(|p| (p.name.clone(), p.port))
+                .collect(),
+        }
     }
 }
 
@@ -171,6 +221,67 @@ impl Spec {
     /// A test-stack component by name.
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The start order `dependsOn` asks for, as waves of component names
+    /// (the dev pod as [`DEV_COMPONENT`]): each one starts once the
+    /// dependencies of its members, all in earlier waves, are Ready. One wave
+    /// when nothing depends on anything. Validation rules out cycles.
+    pub fn start_waves(&self) -> Vec<Vec<String>> {
+        let mut wave_of: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut pending: Vec<(&str, &[String])> = self
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.depends_on.as_slice()))
+            .chain(std::iter::once((
+                DEV_COMPONENT,
+                self.dev.depends_on.as_slice(),
+            )))
+            .collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|(name, deps)| {
+                let waves: Option<Vec<usize>> = deps
+                    .iter()
+                    .map(|d| wave_of.get(d.as_str()).copied())
+                    .collect();
+                match waves {
+                    Some(waves) => {
+                        wave_of.insert(name, waves.iter().map(|w| w + 1).max().unwrap_or(0));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if pending.len() == before {
+                // A cycle, which parse refuses; start the rest last rather than never.
+                let last = wave_of.values().max().map_or(0, |w| w + 1);
+                for (name, _) in pending.drain(..) {
+                    wave_of.insert(name, last);
+                }
+            }
+        }
+        let count = wave_of.values().max().map_or(0, |w| w + 1);
+        let mut waves = vec![Vec::new(); count];
+        // In file order within a wave, the dev pod last.
+        for name in self
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(std::iter::once(DEV_COMPONENT))
+        {
+            waves[wave_of[name]].push(name.to_owned());
+        }
+        waves
+    }
+
+    /// What `name` (a component, or the dev pod) waits for.
+    pub fn dependencies_of(&self, name: &str) -> &[String] {
+        if name == DEV_COMPONENT {
+            return &self.dev.depends_on;
+        }
+        self.component(name)
+            .map_or(&[], |c| c.depends_on.as_slice())
     }
 
     /// The dev namespace first, then the test namespace.
@@ -234,31 +345,62 @@ impl Spec {
         if self.dev.resources != php.resources {
             out += &resources_yaml(&self.dev.resources, "    ");
         }
+        out += &depends_on_yaml(&self.dev.depends_on, "    ");
+        out += &generic::files_yaml(&self.dev.files, "    ");
         out += "  components:\n";
         for component in &self.components {
-            let entry = component.entry();
             out += &format!("    - kind: {}\n", component.kind);
             if component.name != component.kind {
                 out += &format!("      name: {}\n", component.name);
             }
-            out += &format!("      version: \"{}\"\n", component.version);
-            if component.image != entry.image_for(&component.version) {
-                out += &format!("      image: {}\n", component.image);
-            }
-            if let (Some(storage), Some(data)) = (&component.storage, &entry.data)
-                && (storage.size != data.size || storage.class_name.is_some())
-            {
-                out += &format!("      storage:\n        size: {}\n", storage.size);
-                if let Some(class) = &storage.class_name {
-                    out += &format!("        className: {class}\n");
+            match &component.source {
+                Source::Generic(generic) => {
+                    out += &format!("      image: {}\n", component.image);
+                    let storage = component.storage.as_ref();
+                    out += &generic::to_yaml(
+                        generic,
+                        storage.map(|s| s.size.as_str()),
+                        storage.and_then(|s| s.class_name.as_deref()),
+                    );
+                    if component.resources != generic::default_resources() {
+                        out += &resources_yaml(&component.resources, "      ");
+                    }
                 }
+                Source::Catalog(entry) => out += &catalog_component_yaml(component, entry),
             }
-            if component.resources != entry.resources {
-                out += &resources_yaml(&component.resources, "      ");
-            }
+            out += &depends_on_yaml(&component.depends_on, "      ");
         }
         out
     }
+}
+
+fn catalog_component_yaml(component: &Component, entry: &catalog::Entry) -> String {
+    let mut out = format!("      version: \"{}\"\n", component.version);
+    if component.image != entry.image_for(&component.version) {
+        out += &format!("      image: {}\n", component.image);
+    }
+    if let (Some(storage), Some(data)) = (&component.storage, &entry.data)
+        && (storage.size != data.size || storage.class_name.is_some())
+    {
+        out += &format!("      storage:\n        size: {}\n", storage.size);
+        if let Some(class) = &storage.class_name {
+            out += &format!("        className: {class}\n");
+        }
+    }
+    if component.resources != entry.resources {
+        out += &resources_yaml(&component.resources, "      ");
+    }
+    out
+}
+
+fn depends_on_yaml(names: &[String], indent: &str) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    format!(
+        "{indent}dependsOn: {}\n",
+        serde_json::to_string(names).expect("names encode")
+    )
 }
 
 fn resources_yaml(resources: &Resources, indent: &str) -> String {
@@ -390,6 +532,10 @@ struct FileDev {
     #[serde(default)]
     resources: Option<Spanned<Resources>>,
     #[serde(default)]
+    depends_on: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    files: Option<Spanned<Vec<generic::FileMountedFile>>>,
+    #[serde(default)]
     docroot: Option<Spanned<String>>,
     #[serde(default)]
     http_port: Option<Spanned<u16>>,
@@ -409,11 +555,33 @@ struct FileComponent {
     storage: Option<Spanned<FileStorage>>,
     #[serde(default)]
     resources: Option<Spanned<Resources>>,
+    #[serde(default)]
+    depends_on: Option<Spanned<Vec<Spanned<String>>>>,
+    // The fields of `kind: generic` (see `generic::FileGeneric`).
+    #[serde(default)]
+    ports: Option<Spanned<Vec<generic::FilePort>>>,
+    #[serde(default)]
+    env: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    #[serde(default)]
+    command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    args: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    readiness: Option<Spanned<generic::FileReadiness>>,
+    #[serde(default)]
+    run_as_user: Option<Spanned<i64>>,
+    #[serde(default)]
+    run_as_group: Option<Spanned<i64>>,
+    #[serde(default)]
+    files: Option<Spanned<Vec<generic::FileMountedFile>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileStorage {
+    /// Generic components only: where the volume is mounted.
+    #[serde(default)]
+    path: Option<Spanned<String>>,
     #[serde(default)]
     size: Option<Spanned<String>>,
     #[serde(default)]
@@ -479,7 +647,9 @@ impl File {
             None => Placement::default(),
             Some(placement) => validate_placement(placement)?,
         };
-        let dev = validate_dev(spec.dev)?;
+        let mut file_dev = spec.dev;
+        let dev_depends = file_dev.as_mut().and_then(|d| d.depends_on.take());
+        let mut dev = validate_dev(file_dev)?;
         if spec.components.value.is_empty() {
             return Err((
                 spec.components.referenced,
@@ -491,20 +661,23 @@ impl File {
         }
         let mut components = Vec::new();
         let mut names = BTreeSet::new();
+        let mut depends = Vec::new();
         let kinds: BTreeSet<String> = spec
             .components
             .value
             .iter()
             .map(|c| c.kind.value.clone())
             .collect();
-        for file_component in spec.components.value {
+        for mut file_component in spec.components.value {
             let name_at = file_component
                 .name
                 .as_ref()
                 .map_or(file_component.kind.referenced, |n| n.referenced);
             let kind_at = file_component.kind.referenced;
+            let component_depends = file_component.depends_on.take();
             let component = validate_component(file_component)?;
-            if let Some(fronts) = &component.entry().fronts
+            depends.push(component_depends);
+            if let Some(fronts) = component.entry().and_then(|e| e.fronts.as_ref())
                 && !kinds.contains(fronts)
             {
                 return Err((
@@ -526,6 +699,11 @@ impl File {
             }
             components.push(component);
         }
+        for (component, depends_on) in components.iter_mut().zip(&depends) {
+            component.depends_on = check_depends_on(depends_on.as_ref(), &names, &component.name)?;
+        }
+        dev.depends_on = check_depends_on(dev_depends.as_ref(), &names, DEV_COMPONENT)?;
+        check_no_cycle(&components, &depends)?;
         Ok(Spec {
             name,
             dev_namespace,
@@ -537,6 +715,105 @@ impl File {
             components,
         })
     }
+}
+
+/// The names a `dependsOn` list gives, each one a component of the stack
+/// other than `this`, without repeats.
+fn check_depends_on(
+    depends_on: Option<&Spanned<Vec<Spanned<String>>>>,
+    names: &BTreeSet<String>,
+    this: &str,
+) -> Result<Vec<String>, Invalid> {
+    let mut out: Vec<String> = Vec::new();
+    for name in depends_on.map(|d| d.value.as_slice()).unwrap_or_default() {
+        if name.value == this {
+            return Err((
+                name.referenced,
+                format!("\"{this}\" cannot depend on itself"),
+            ));
+        }
+        if !names.contains(&name.value) {
+            let hint = if name.value == DEV_COMPONENT {
+                " (the dev pod starts last: components cannot wait for it)".to_owned()
+            } else {
+                format!(
+                    " (components: {})",
+                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            return Err((
+                name.referenced,
+                format!("dependsOn: no component \"{}\"{hint}", name.value),
+            ));
+        }
+        if out.contains(&name.value) {
+            return Err((
+                name.referenced,
+                format!("dependsOn lists \"{}\" twice", name.value),
+            ));
+        }
+        out.push(name.value.clone());
+    }
+    Ok(out)
+}
+
+/// Refuses a dependency cycle, which `up` could never start: the error
+/// points at the `dependsOn` entry that closes it and spells the cycle out.
+fn check_no_cycle(
+    components: &[Component],
+    depends: &[Option<Spanned<Vec<Spanned<String>>>>],
+) -> Result<(), Invalid> {
+    let index = |name: &str| components.iter().position(|c| c.name == name);
+    // Depth-first search with the path on a stack; 0 = new, 1 = on the path, 2 = done.
+    let mut state = vec![0u8; components.len()];
+    fn visit(
+        at: usize,
+        components: &[Component],
+        depends: &[Option<Spanned<Vec<Spanned<String>>>>],
+        index: &dyn Fn(&str) -> Option<usize>,
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Result<(), Invalid> {
+        state[at] = 1;
+        path.push(at);
+        for dep in depends[at].iter().flat_map(|d| d.value.iter()) {
+            let Some(next) = index(&dep.value) else {
+                continue;
+            };
+            match state[next] {
+                1 => {
+                    let start = path.iter().position(|&p| p == next).unwrap_or(0);
+                    let cycle: Vec<&str> = path[start..]
+                        .iter()
+                        .chain(std::iter::once(&next))
+                        .map(|&i| components[i].name.as_str())
+                        .collect();
+                    return Err((
+                        dep.referenced,
+                        format!("dependency cycle: {}", cycle.join(" -> ")),
+                    ));
+                }
+                0 => visit(next, components, depends, index, state, path)?,
+                _ => {}
+            }
+        }
+        path.pop();
+        state[at] = 2;
+        Ok(())
+    }
+    for start in 0..components.len() {
+        if state[start] == 0 {
+            visit(
+                start,
+                components,
+                depends,
+                &index,
+                &mut state,
+                &mut Vec::new(),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_placement(placement: Spanned<FilePlacement>) -> Result<Placement, Invalid> {
@@ -583,6 +860,8 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         image: None,
         code_path: None,
         resources: None,
+        depends_on: None,
+        files: None,
         docroot: None,
         http_port: None,
     });
@@ -633,11 +912,14 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         Some(resources) => check_resources(resources)?,
         None => php.resources.clone(),
     };
+    let files = generic::validate_files(dev.files.map(|f| f.value).unwrap_or_default())?;
     Ok(DevPod {
         version,
         image,
         code_path,
         resources,
+        depends_on: Vec::new(),
+        files,
         docroot,
         http_port,
         user,
@@ -664,7 +946,26 @@ fn check_docroot(docroot: &Spanned<String>) -> Result<String, Invalid> {
     Ok(value.to_owned())
 }
 
-fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
+impl FileComponent {
+    fn take_generic(&mut self) -> FileGeneric {
+        FileGeneric {
+            ports: self.ports.take(),
+            env: self.env.take(),
+            command: self.command.take(),
+            args: self.args.take(),
+            readiness: self.readiness.take(),
+            run_as_user: self.run_as_user.take(),
+            run_as_group: self.run_as_group.take(),
+            files: self.files.take(),
+        }
+    }
+}
+
+fn validate_component(mut component: FileComponent) -> Result<Component, Invalid> {
+    let generic_fields = component.take_generic();
+    if component.kind.value == generic::KIND {
+        return validate_generic(component, generic_fields);
+    }
     let kind = &component.kind;
     let entry = catalog::find(&kind.value).ok_or_else(|| {
         (
@@ -676,6 +977,16 @@ fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
             ),
         )
     })?;
+    if let Some((at, key)) = generic_fields.first_set() {
+        return Err((
+            at,
+            format!(
+                "`{key}` is for `kind: {}` components; the catalog sets it for {}",
+                generic::KIND,
+                entry.kind
+            ),
+        ));
+    }
     let name = match &component.name {
         Some(name) => check_name(name, "component name")?,
         None => entry.kind.clone(),
@@ -699,32 +1010,16 @@ fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
         }
         (Some(data), storage) => {
             let storage = storage.as_ref().map(|s| &s.value);
-            let size = match storage.and_then(|s| s.size.as_ref()) {
-                Some(size) => {
-                    memory_bytes(&size.value).ok_or_else(|| {
-                        (
-                            size.referenced,
-                            format!(
-                                "invalid storage size \"{}\" (examples: 512Mi, 5Gi)",
-                                size.value
-                            ),
-                        )
-                    })?;
-                    size.value.clone()
-                }
-                None => data.size.clone(),
-            };
-            let class_name = match storage.and_then(|s| s.class_name.as_ref()) {
-                Some(class) if is_dns_subdomain(&class.value) => Some(class.value.clone()),
-                Some(class) => {
-                    return Err((
-                        class.referenced,
-                        format!("invalid storage className \"{}\"", class.value),
-                    ));
-                }
-                None => None,
-            };
-            Some(Storage { size, class_name })
+            if let Some(path) = storage.and_then(|s| s.path.as_ref()) {
+                return Err((
+                    path.referenced,
+                    format!(
+                        "{} keeps its data at {}: remove storage.path",
+                        entry.kind, data.path
+                    ),
+                ));
+            }
+            Some(check_storage(storage, &data.size)?)
         }
     };
     Ok(Component {
@@ -735,7 +1030,106 @@ fn validate_component(component: FileComponent) -> Result<Component, Invalid> {
         image,
         resources,
         storage,
+        depends_on: Vec::new(),
+        source: Source::Catalog(entry),
     })
+}
+
+/// A `kind: generic` entry: a name and an image are required, the rest is optional.
+fn validate_generic(component: FileComponent, fields: FileGeneric) -> Result<Component, Invalid> {
+    let at = component.kind.referenced;
+    let name = match &component.name {
+        Some(name) => check_name(name, "component name")?,
+        None => {
+            return Err((
+                at,
+                format!("a `kind: {}` component needs a `name:`", generic::KIND),
+            ));
+        }
+    };
+    if let Some(version) = &component.version {
+        return Err((
+            version.referenced,
+            format!(
+                "a `kind: {}` component has no `version:`: give the tag in `image:`",
+                generic::KIND
+            ),
+        ));
+    }
+    let image = match &component.image {
+        Some(image) => check_image(image)?,
+        None => {
+            return Err((
+                at,
+                format!("a `kind: {}` component needs an `image:`", generic::KIND),
+            ));
+        }
+    };
+    let resources = match &component.resources {
+        Some(resources) => check_resources(resources)?,
+        None => generic::default_resources(),
+    };
+    let storage_file = component.storage.as_ref();
+    let data_path = storage_file.and_then(|s| s.value.path.as_ref());
+    let storage = match storage_file {
+        None => None,
+        Some(storage) if data_path.is_none() => {
+            return Err((
+                storage.referenced,
+                "storage needs a `path:` for a generic component (where the image keeps its data)"
+                    .to_owned(),
+            ));
+        }
+        Some(storage) => Some(check_storage(Some(&storage.value), generic::DEFAULT_SIZE)?),
+    };
+    let generic = generic::validate(fields, data_path)?;
+    Ok(Component {
+        name,
+        kind: generic::KIND.to_owned(),
+        version: image_tag(&image).to_owned(),
+        port: generic.ports.first().map_or(0, |p| p.port),
+        image,
+        resources,
+        storage,
+        depends_on: Vec::new(),
+        source: Source::Generic(Box::new(generic)),
+    })
+}
+
+/// `getmeili/meilisearch:v1.6` -> `v1.6`; `latest` when there is no tag.
+fn image_tag(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.split_once(':').map_or("latest", |(_, tag)| tag)
+}
+
+fn check_storage(storage: Option<&FileStorage>, default_size: &str) -> Result<Storage, Invalid> {
+    let size = match storage.and_then(|s| s.size.as_ref()) {
+        Some(size) => {
+            memory_bytes(&size.value).ok_or_else(|| {
+                (
+                    size.referenced,
+                    format!(
+                        "invalid storage size \"{}\" (examples: 512Mi, 5Gi)",
+                        size.value
+                    ),
+                )
+            })?;
+            size.value.clone()
+        }
+        None => default_size.to_owned(),
+    };
+    let class_name = match storage.and_then(|s| s.class_name.as_ref()) {
+        Some(class) if is_dns_subdomain(&class.value) => Some(class.value.clone()),
+        Some(class) => {
+            return Err((
+                class.referenced,
+                format!("invalid storage className \"{}\"", class.value),
+            ));
+        }
+        None => None,
+    };
+    Ok(Storage { size, class_name })
 }
 
 fn check_name(name: &Spanned<String>, what: &str) -> Result<String, Invalid> {

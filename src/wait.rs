@@ -323,7 +323,30 @@ fn component_of(meta_labels: &BTreeMap<String, String>) -> Option<&str> {
 
 /// Waits until every component is Ready, failing early on a [`Problem`].
 pub async fn wait_ready(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Result<()> {
-    let targets = targets(spec);
+    wait_for(cluster, spec, targets(spec), timeout).await
+}
+
+/// Waits until the named components (test stack or dev pod) are Ready: what
+/// `up` does before it starts the components that depend on them.
+pub async fn wait_components(
+    cluster: &Cluster,
+    spec: &Spec,
+    names: &[String],
+    timeout: Duration,
+) -> Result<()> {
+    let wanted = targets(spec)
+        .into_iter()
+        .filter(|t| names.contains(&t.component))
+        .collect();
+    wait_for(cluster, spec, wanted, timeout).await
+}
+
+async fn wait_for(
+    cluster: &Cluster,
+    spec: &Spec,
+    targets: Vec<Target>,
+    timeout: Duration,
+) -> Result<()> {
     let multi = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {

@@ -78,7 +78,7 @@ fn yaml_syntax_errors_give_line_and_column() {
 fn unknown_and_missing_fields() {
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mysql\n      versoin: \"8.0\"\n"),
-        "8:7: unknown field `versoin`, expected one of kind, name, version, image, storage, resources",
+        "8:7: unknown field `versoin`, expected one of kind, name, version, image, storage, resources, dependsOn, ports, env, command, args, readiness, runAsUser, runAsGroup, files",
     );
     assert_file_error(
         "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\n",

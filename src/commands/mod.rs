@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod down;
 pub mod env;
 pub mod forward;
+pub mod init;
 pub mod logs;
 pub mod open;
 pub mod run;

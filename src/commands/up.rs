@@ -347,10 +347,65 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     let existing = existing_credentials(cluster, spec).await?;
     let credentials = render::complete_credentials(spec, &existing, generate_password);
     let objects = render::render(spec, &credentials, &storage);
-    apply::apply_all(cluster, &objects).await?;
+    let waves = spec.start_waves();
+    let started = std::time::Instant::now();
+    let (first, later) = split_by_wave(&objects, &waves);
+    apply::apply_all(cluster, &first).await?;
     let pruned = apply::prune(cluster, &spec.name, &spec.namespaces(), &objects).await?;
-    tracing::info!("applied {} objects, pruned {pruned}", objects.len());
-    wait::wait_ready(cluster, spec, args.timeout).await
+    tracing::info!("applied {} objects, pruned {pruned}", first.len());
+    for (wave, workloads) in waves.iter().skip(1).zip(later) {
+        let mut needed: Vec<String> = wave
+            .iter()
+            .flat_map(|name| spec.dependencies_of(name).iter().cloned())
+            .collect();
+        needed.sort();
+        needed.dedup();
+        eprintln!(
+            "Waiting for {} before starting {}",
+            needed.join(", "),
+            wave.join(", ")
+        );
+        let left = args.timeout.saturating_sub(started.elapsed());
+        wait::wait_components(cluster, spec, &needed, left).await?;
+        apply::apply_all(cluster, &workloads).await?;
+    }
+    let left = args.timeout.saturating_sub(started.elapsed());
+    wait::wait_ready(cluster, spec, left).await
+}
+
+/// Everything the first wave needs (namespaces, Secrets, Services, ... and
+/// the first wave's workloads), then the workloads of each later wave.
+fn split_by_wave(
+    objects: &[render::Object],
+    waves: &[Vec<String>],
+) -> (Vec<render::Object>, Vec<Vec<render::Object>>) {
+    let wave_of = |object: &render::Object| -> usize {
+        let workload = matches!(
+            object,
+            render::Object::Deployment(_) | render::Object::StatefulSet(_)
+        );
+        let component = object
+            .metadata()
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::COMPONENT));
+        match component {
+            Some(component) if workload => waves
+                .iter()
+                .position(|w| w.contains(component))
+                .unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let mut first = Vec::new();
+    let mut later = vec![Vec::new(); waves.len().saturating_sub(1)];
+    for object in objects {
+        match wave_of(object) {
+            0 => first.push(object.clone()),
+            n => later[n - 1].push(object.clone()),
+        }
+    }
+    (first, later)
 }
 
 /// Refuses namespaces kubectl-devenv did not create for this stack, and
@@ -508,7 +563,7 @@ fn is_default_class(class: &StorageClass) -> bool {
 async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
     let mut found = Credentials::new();
     for component in &spec.components {
-        if component.entry().credentials.is_none() {
+        if !component.has_credentials() {
             continue;
         }
         let name = render::credentials_secret_name(&component.name);

@@ -44,6 +44,10 @@ kwok_version=$(version_of kwok sigs.k8s.io/kwok)
 krew_version=$(version_of krew sigs.k8s.io/krew)
 crane_version=$(version_of crane github.com/google/go-containerregistry)
 actionlint_version=$(version_of actionlint github.com/rhysd/actionlint)
+coredns_version=$(version_of coredns github.com/coredns/coredns)
+kube_router_version=$(version_of kube-router github.com/cloudnativelabs/kube-router/v2)
+local_path_version=$(version_of local-path-provisioner github.com/rancher/local-path-provisioner)
+compose_ref_version=$(version_of compose-ref github.com/compose-spec/compose-go/v2)
 
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 k8s_ldflags="-s -w"
@@ -59,9 +63,18 @@ build k8s kubernetes "$k8s_version" "$k8s_ldflags" \
 # The real node's components, from the same module (a warm build cache makes this quick).
 build k8s_node kubernetes "$k8s_version" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+# The real node's DNS, NetworkPolicy enforcer and volume provisioner.
+build coredns coredns "$coredns_version" "-s -w" .
+build kube_router kube-router "$kube_router_version" \
+  "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$kube_router_version" \
+  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+build local_path_provisioner local-path-provisioner "$local_path_version" "-s -w -X main.VERSION=$local_path_version" \
+  github.com/rancher/local-path-provisioner
 # Tools for the distribution, image-check and workflow tests.
 build krew krew "$krew_version" "-s -w" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 build crane crane "$crane_version" "-s -w" github.com/google/go-containerregistry/cmd/crane
 build actionlint actionlint "$actionlint_version" "-s -w" github.com/rhysd/actionlint/cmd/actionlint
+# The reference Compose reader (compose-go) that tests/compose_oracle.rs compares with.
+build compose_ref compose-ref "$compose_ref_version" "-s -w" .
 # kwok's stage definitions ship inside its module; the controller needs them.
 echo "KWOK_STAGES=$(cd "$here/go/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage/fast"

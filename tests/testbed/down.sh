@@ -7,17 +7,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/testbed/lib.sh
 source "$here/lib.sh"
 
+# The real node first: its pods are deleted through the API server.
+"$here/node-down.sh"
 for name in registry-auth registry redis mariadb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-  pidfile=$TESTBED_DIR/pids/$name.pid
-  [[ -f $pidfile ]] || continue
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name: stopping (pid $pid)"
-    kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$pidfile"
+  stop "$name"
 done
 if [[ ${1:-} == --purge ]]; then
   rm -rf "$TESTBED_DIR"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the test-bed scripts; sourced, not run.
 
 TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-devenv-testbed}
@@ -18,4 +19,24 @@ wait_for() {
     fi
     sleep 0.2
   done
+}
+
+# running NAME: whether the process recorded for NAME is still alive.
+running() {
+  local pidfile=$TESTBED_DIR/pids/$1.pid
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# stop NAME: stop the process recorded for NAME (TERM, then KILL after 10s).
+stop() {
+  local pidfile=$TESTBED_DIR/pids/$1.pid pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$1: stopping (pid $pid)"
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+  fi
+  rm -f "$pidfile"
 }

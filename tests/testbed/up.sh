@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the test bed: a real control plane (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler) with kwok in place of a kubelet,
-# plus the real servers that pods are forwarded to (MariaDB, Redis) and two
-# OCI registries. Idempotent: what already runs is left alone.
+# kube-controller-manager, kube-scheduler) with kwok nodes, one real node
+# (node.sh), the real servers that kwok pods are forwarded to (MariaDB,
+# Redis) and two OCI registries. Idempotent: what already runs is left alone.
 #
 # Afterwards `source $TESTBED_DIR/env` gives KUBECONFIG and the TESTBED_* settings.
 set -euo pipefail
@@ -13,31 +13,47 @@ source "$here/lib.sh"
 
 pki=$TESTBED_DIR/pki
 mkdir -p "$TESTBED_DIR"/{pki,logs,pids,kwok}
-eval "$("$here/build.sh")"
+# The real node's images build (minutes when cold) while build.sh compiles;
+# in a session of their own, so that a failed start stops them too.
+images_log=$TESTBED_DIR/logs/images-build.log
+setsid "$here/images.sh" build >"$images_log" 2>&1 &
+images_pid=$!
+trap '[[ -z $images_pid ]] || kill -- "-$images_pid" 2>/dev/null || true' EXIT
+build_env=$("$here/build.sh") || die "build.sh failed (output above)"
+eval "$build_env"
+if ! wait "$images_pid"; then
+  images_pid=
+  tail -n 15 "$images_log" >&2
+  die "images: build failed (log: $images_log)"
+fi
+images_pid=
 tools=$TESTBED_DIR/bin
 mkdir -p "$tools"
 
 # --- processes ---------------------------------------------------------------
 
-# running NAME: whether the process recorded for NAME is still alive.
-running() {
-  local pidfile=$TESTBED_DIR/pids/$1.pid
-  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
-
 # start NAME HEALTH_COMMAND -- COMMAND...: start COMMAND in the background
 # unless NAME already runs, record its pid, then wait for HEALTH_COMMAND.
+# A process that exits meanwhile fails at once, naming its log.
 start() {
-  local name=$1 health=$2
+  local name=$1 health=$2 log=$TESTBED_DIR/logs/$1.log
   shift 3
   if running "$name"; then
     log "$name: already running (pid $(cat "$TESTBED_DIR/pids/$name.pid"))"
   else
     log "$name: starting"
-    nohup "$@" >"$TESTBED_DIR/logs/$name.log" 2>&1 &
+    nohup "$@" >"$log" 2>&1 &
     echo $! >"$TESTBED_DIR/pids/$name.pid"
   fi
-  wait_for "$name" 90 bash -c "$health"
+  local deadline=$((SECONDS + 90))
+  until bash -c "$health" >/dev/null 2>&1; do
+    if ! running "$name"; then
+      tail -n 15 "$log" >&2
+      die "$name exited while starting (log: $log)"
+    fi
+    ((SECONDS < deadline)) || die "$name not healthy after 90s (log: $log)"
+    sleep 0.2
+  done
 }
 
 # --- PKI: one CA, separate leaf certificates --------------------------------
@@ -135,13 +151,14 @@ kwok_dir=$TESTBED_DIR/kwok
 touch "$kwok_dir/pod.log" "$kwok_dir/pod-previous.log"
 sed -e "s|@KWOK_DIR@|$kwok_dir|g" "$here/kwok.yaml" >"$kwok_dir/kwok.yaml"
 start kwok "curl -fsS http://127.0.0.1:10250/healthz" -- \
-  "$KWOK_BIN/kwok" --kubeconfig="$kc" --manage-all-nodes=true \
+  "$KWOK_BIN/kwok" --kubeconfig="$kc" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --node-ip=127.0.0.1 --node-port=10250 --server-address=127.0.0.1:10250 \
   --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 \
   --config="$KWOK_STAGES" --config="$kwok_dir/kwok.yaml"
 
 "$kubectl" --kubeconfig="$kc" apply -f "$here/cluster.yaml" >/dev/null
-"$kubectl" --kubeconfig="$kc" wait --for=condition=Ready node --all --timeout=60s >/dev/null
+# Only the kwok nodes: a real-0 left from an earlier run is Ready once its kubelet is back.
+"$kubectl" --kubeconfig="$kc" wait --for=condition=Ready node --selector=type=kwok --timeout=60s >/dev/null
 # The controller-manager creates each namespace's `default` ServiceAccount;
 # pods cannot be created before it exists.
 wait_for "serviceaccount default" 60 "$kubectl" --kubeconfig="$kc" -n default get serviceaccount default
@@ -183,6 +200,20 @@ start registry "curl -fsS http://127.0.0.1:5000/v2/" -- docker-registry serve "$
 start registry-auth "curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:5001/v2/ | grep -q 401" -- \
   docker-registry serve "$TESTBED_DIR/registry/auth.yml"
 
+# --- the real node ----------------------------------------------------------------
+
+# images.sh prints one TESTBED_IMAGE_<NAME>=<ref> line per image it pushed.
+pushed=$("$here/images.sh" push 127.0.0.1:5000) || die "images: push to 127.0.0.1:5000 failed (output above)"
+image_env=$(grep -E '^TESTBED_IMAGE_[A-Z0-9_]+=[^ ]+$' <<<"$pushed" || true)
+image_exports=
+while IFS='=' read -r key ref; do
+  [[ -n $key ]] || continue
+  export "$key=$ref"
+  image_exports+="export $key=$ref"$'\n'
+done <<<"$image_env"
+# shellcheck source=tests/testbed/node.sh
+source "$here/node.sh"
+
 # --- what the tests read ------------------------------------------------------
 
 ln -sf "$KREW_BIN/krew" "$tools/kubectl-krew"
@@ -210,6 +241,14 @@ export TESTBED_CRANE=$CRANE_BIN/crane
 export TESTBED_KREW=$KREW_BIN/krew
 export TESTBED_VALIDATE_KREW_MANIFEST=$KREW_BIN/validate-krew-manifest
 export TESTBED_ACTIONLINT=$ACTIONLINT_BIN/actionlint
+export TESTBED_COMPOSE_REF=$COMPOSE_REF_BIN/compose-ref
 export PATH=$K8S_BIN:$tools:\$PATH
+# The real node (pods need nodeSelector kubernetes.io/hostname=\$TESTBED_REAL_NODE
+#   and a toleration of the NoSchedule taint \$TESTBED_REAL_NODE_TAINT).
+export TESTBED_REAL_NODE=$real_node
+export TESTBED_REAL_NODE_TAINT=$real_taint
+export TESTBED_STORAGE_CLASS=local-path
+export TESTBED_POD_CIDR=$pod_cidr
+$image_exports
 EOF
 log "ready: source $TESTBED_DIR/env"

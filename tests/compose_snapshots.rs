@@ -1,0 +1,138 @@
+//! `init --from-compose` on the Compose files real projects use: each one
+//! converts to the expected devenv.yaml and report (tests/snapshots/), and
+//! the result renders to a locked-down stack in `dependsOn` order.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use kubectl_devenv::compose::{self, Options};
+use kubectl_devenv::render::{self, Credentials, Object, StorageMode, StoragePlan};
+use kubectl_devenv::spec;
+
+/// The report and the devenv.yaml, as the command prints them.
+fn converted(fixture: &str, profiles: &[&str]) -> (String, spec::Spec) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compose")
+        .join(fixture);
+    let options = Options {
+        environment: BTreeMap::from([("PWD".to_owned(), "/src/app".to_owned())]),
+        profiles: profiles.iter().map(|p| p.to_string()).collect(),
+    };
+    let project = compose::load(&dir.join("compose.yaml"), &options).expect("fixture reads");
+    let conversion = compose::convert(&project, "devenv").expect("fixture converts");
+    let report: Vec<String> = conversion.report.iter().map(ToString::to_string).collect();
+    let yaml = conversion.spec.to_yaml();
+    // What init writes is what up reads back.
+    assert_eq!(spec::parse(&yaml, "devenv.yaml").unwrap(), conversion.spec);
+    (
+        format!("{}\n---\n{yaml}", report.join("\n")),
+        conversion.spec,
+    )
+}
+
+/// Every pod renders with the stack's secure defaults.
+fn renders_locked_down(spec: &spec::Spec) -> Vec<Object> {
+    let mut n = 0;
+    let credentials = render::complete_credentials(spec, &Credentials::new(), || {
+        n += 1;
+        format!("generated-{n}")
+    });
+    let objects = render::render(
+        spec,
+        &credentials,
+        &StoragePlan::uniform(StorageMode::Persistent),
+    );
+    let pods: Vec<&PodSpec> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Deployment(d) => d.spec.as_ref()?.template.spec.as_ref(),
+            Object::StatefulSet(s) => s.spec.as_ref()?.template.spec.as_ref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pods.len(), spec.components.len() + 1);
+    for pod in pods {
+        let security = pod.security_context.as_ref().unwrap();
+        assert_eq!(security.run_as_non_root, Some(true));
+        assert_eq!(
+            security.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault"
+        );
+        for container in &pod.containers {
+            let sc = container.security_context.as_ref().unwrap();
+            assert_eq!(sc.allow_privilege_escalation, Some(false));
+            assert_eq!(
+                sc.capabilities.as_ref().unwrap().drop.as_deref(),
+                Some(&["ALL".to_owned()][..])
+            );
+            assert!(container.resources.as_ref().unwrap().limits.is_some());
+        }
+        assert!(pod.volumes.iter().flatten().all(|v| v.host_path.is_none()));
+    }
+    // No password of the Compose files is anywhere in the rendered stack
+    // outside the generated Secrets.
+    let text = render::to_yaml_stream(&objects).unwrap();
+    for password in [
+        "s3cret-from-dotenv",
+        "app-db-password",
+        "somewordpress",
+        "root-secret",
+        "a-master-key-for-dev",
+    ] {
+        assert!(
+            !text.contains(password),
+            "{password} leaked into the rendered objects"
+        );
+    }
+    objects
+}
+
+#[test]
+fn laravel_sail() {
+    let (text, spec) = converted("sail", &[]);
+    insta::assert_snapshot!(text);
+    renders_locked_down(&spec);
+    assert_eq!(
+        spec.start_waves(),
+        [
+            vec!["mysql", "redis", "meilisearch", "mailpit"],
+            vec!["dev"]
+        ]
+    );
+}
+
+#[test]
+fn symfony_with_service_healthy() {
+    let (text, spec) = converted("symfony", &["mail"]);
+    insta::assert_snapshot!(text);
+    renders_locked_down(&spec);
+    assert_eq!(
+        spec.start_waves(),
+        [
+            vec!["database", "mailer"],
+            vec!["cache", "search"],
+            vec!["dev"]
+        ]
+    );
+}
+
+#[test]
+fn wordpress_with_mariadb() {
+    let (text, spec) = converted("wordpress", &[]);
+    insta::assert_snapshot!(text);
+    renders_locked_down(&spec);
+}
+
+#[test]
+fn lemp_with_nginx_and_php_ini() {
+    let (text, spec) = converted("lemp", &[]);
+    insta::assert_snapshot!(text);
+    let objects = renders_locked_down(&spec);
+    let config_maps: Vec<(&str, &str)> = objects
+        .iter()
+        .filter(|o| o.kind() == "ConfigMap")
+        .map(|o| (o.namespace().unwrap_or_default(), o.name()))
+        .collect();
+    assert_eq!(config_maps, [("test", "nginx-files"), ("dev", "dev-files")]);
+}
