@@ -109,7 +109,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let out = self.run(&["down", "--purge", "--yes"]);
+        let out = self.run(&["down", "--stack", &self.name, "--purge", "--yes"]);
         if !out.status.success() {
             eprintln!("cleanup of {} failed: {}", self.name, stderr(&out));
         }
