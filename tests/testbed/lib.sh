@@ -24,7 +24,14 @@ wait_for() {
 # running NAME: whether the process recorded for NAME is still alive.
 running() {
   local pidfile=$TESTBED_DIR/pids/$1.pid
-  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  [[ -f $pidfile ]] && alive "$(cat "$pidfile")"
+}
+
+# alive PID: whether PID runs (an exited process that its parent has not
+# reaped yet, as the VM's init takes a while to, counts as gone).
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $state != Z* ]]
 }
 
 # stop NAME: stop the process recorded for NAME (TERM, then KILL after 10s).
@@ -32,11 +39,11 @@ stop() {
   local pidfile=$TESTBED_DIR/pids/$1.pid pid
   [[ -f $pidfile ]] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "$1: stopping (pid $pid)"
     kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then kill -9 "$pid"; fi
   fi
   rm -f "$pidfile"
 }

@@ -13,6 +13,7 @@ source "$here/lib.sh"
 
 node_dir=$TESTBED_DIR/node
 [[ -d $node_dir ]] || exit 0
+containerd_state=/run/kubectl-devenv-testbed/containerd
 if [[ -f $node_dir/bin.env ]]; then
   # shellcheck disable=SC1091
   source "$node_dir/bin.env"
@@ -30,7 +31,7 @@ done
 
 # Containers the kubelet left behind (a kill -9, a timeout above).
 if running containerd; then
-  ctr=(ctr --address /run/containerd/containerd.sock --namespace k8s.io)
+  ctr=(ctr --address "$containerd_state/containerd.sock" --namespace k8s.io)
   for id in $("${ctr[@]}" containers list --quiet); do
     "${ctr[@]}" tasks delete --force "$id" >/dev/null 2>&1 || true
     "${ctr[@]}" containers delete "$id" >/dev/null 2>&1 || true
@@ -40,10 +41,11 @@ stop containerd
 
 # Deepest first: volume and pod netns mounts, containers' rootfs and shm.
 mounts=$(findmnt -rn -o TARGET |
-  grep -E "^($node_dir/kubelet|/var/lib/kubelet|/run/netns/cni-|/run/containerd|$TESTBED_DIR/containerd)" | sort -r) || true
+  grep -E "^($node_dir/kubelet|/var/lib/kubelet|/run/netns/cni-|$containerd_state|$TESTBED_DIR/containerd)" | sort -r) || true
 for target in $mounts; do
   umount "$target" 2>/dev/null || umount -l "$target"
 done
+rm -f /run/netns/cni-*
 
 # kube-proxy's own cleanup, then every chain and rule of the node's parts
 # (kube-proxy, kubelet, kube-router, CNI portmap, node.sh's TESTBED chains).

@@ -4,11 +4,13 @@
 # provisioner behind the default StorageClass. Sourced by up.sh once the
 # control plane and the registries run; uses its start/leaf helpers.
 #
-# Everything listens on 127.0.0.1 or on the bridge. Pods get addresses on
+# Everything listens on 127.0.0.1 or on the bridge (but kube-router's health
+# port, which the rules below fence off). Pods get addresses on
 # realbr0 (10.85.0.0/24) and routes to the bridge and the Service range only;
 # the rules below drop whatever would still head for the external interface.
 # The node is tainted, so only pods that ask for it (nodeSelector
-# kubernetes.io/hostname=real-0 plus a toleration) leave the kwok nodes.
+# kubernetes.io/hostname=real-0 or devenv.test/real-node=true, plus a
+# toleration) leave the kwok nodes.
 
 real_node=real-0
 real_taint=devenv.test/real-node
@@ -16,16 +18,20 @@ pod_cidr=10.85.0.0/24
 bridge_ip=10.85.0.1
 dns_ip=10.96.0.10
 node_dir=$TESTBED_DIR/node
+# containerd's state and socket on tmpfs, apart from a system containerd's
+# /run/containerd (Docker's, say), which it would otherwise take over.
+containerd_state=/run/kubectl-devenv-testbed/containerd
 mkdir -p "$node_dir"/{cni,certs.d/127.0.0.1:5000,kubelet,pod-logs,local-path} "$TESTBED_DIR"/{containerd,storage}
 # node-down.sh needs the same binaries without running build.sh.
-printf 'K8S_BIN=%s\nK8S_NODE_BIN=%s\nKUBE_ROUTER_BIN=%s\n' "$K8S_BIN" "$K8S_NODE_BIN" "$KUBE_ROUTER_BIN" >"$node_dir/bin.env"
+printf 'K8S_BIN=%s\nK8S_NODE_BIN=%s\ncontainerd_state=%s\n' "$K8S_BIN" "$K8S_NODE_BIN" "$containerd_state" >"$node_dir/bin.env"
 kctl() { "$kubectl" --kubeconfig="$kc" "$@"; }
 
 # --- what the node changes on the host, recorded once so down.sh undoes it ---
 
 # Paths the kubelet, containerd and CNI create outside their configured
 # directories; down.sh removes only those that did not exist before.
-for path in /var/lib/kubelet /var/lib/cni /var/log/containers /run/containerd /run/netns; do
+# (/run/containerd holds the shims' sockets.)
+for path in /var/lib/kubelet /var/lib/cni /var/log/containers /run/containerd /run/netns /run/kubectl-devenv-testbed; do
   [[ -e $path ]] || grep -qxF "$path" "$node_dir/created-paths" 2>/dev/null || echo "$path" >>"$node_dir/created-paths"
 done
 # ip_forward (the bridge needs it) and the tunables the kubelet sets at start.
@@ -112,12 +118,12 @@ printf 'server = "http://127.0.0.1:5000"\n\n[host."http://127.0.0.1:5000"]\n  ca
 cat >"$node_dir/containerd.toml" <<EOF
 version = 2
 root = "$TESTBED_DIR/containerd"
-state = "/run/containerd"
+state = "$containerd_state"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
 
 [grpc]
-  address = "/run/containerd/containerd.sock"
+  address = "$containerd_state/containerd.sock"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${TESTBED_IMAGE_PAUSE:?images.sh push printed no TESTBED_IMAGE_PAUSE}"
@@ -136,7 +142,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$node_dir/certs.d"
 EOF
-ctr=(ctr --address /run/containerd/containerd.sock)
+ctr=(ctr --address "$containerd_state/containerd.sock")
 start containerd "${ctr[*]} version" -- containerd --config "$node_dir/containerd.toml"
 
 # --- kubelet -------------------------------------------------------------------
@@ -173,7 +179,7 @@ readOnlyPort: 0
 cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
-containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+containerRuntimeEndpoint: unix://$containerd_state/containerd.sock
 authentication:
   anonymous: {enabled: true}
   webhook: {enabled: false}

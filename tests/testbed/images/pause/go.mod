@@ -1,0 +1,3 @@
+module devenv.test/pause
+
+go 1.22
