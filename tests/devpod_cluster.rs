@@ -465,3 +465,40 @@ fn run_needs_a_database_in_the_stack() {
     let env = stack.run_ok(&["env", "-o", "json"]);
     assert!(env.contains("\"REDIS_HOST\": \"127.0.0.1\""), "{env}");
 }
+
+/// `run` in a process group of its own, as a shell puts a foreground job;
+/// SIGINT to the group is what Ctrl-C in a terminal sends.
+fn interrupt_run(stack: &Stack, script: &str) -> std::process::ExitStatus {
+    use std::os::unix::process::CommandExt;
+    let ready = stack.dir.path().join("ready");
+    let script = format!("touch {}; {script}", ready.display());
+    let mut child = stack
+        .command(&["run", "--", "sh", "-c", &script])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let group = format!("-{}", child.id());
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn ctrl_c_reaches_the_command_first() {
+    use std::os::unix::process::ExitStatusExt;
+    let stack = kwok_stack("dp-int", "  components:\n    - {kind: mysql}\n");
+    // The command handles Ctrl-C: `run` waits for it and exits with its code.
+    let handled = interrupt_run(&stack, "trap 'exit 42' INT; while :; do sleep 0.1; done");
+    assert_eq!(handled.code(), Some(42), "{handled:?}");
+    // The command dies of it: so does `run`, as a shell expects of its children.
+    let killed = interrupt_run(&stack, "while :; do sleep 0.1; done");
+    assert_eq!(killed.signal(), Some(2), "{killed:?}");
+}
