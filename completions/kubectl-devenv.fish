@@ -32,9 +32,11 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s n -l name
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "init" -d 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service'
@@ -46,6 +48,9 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "statu
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "check" -d 'Check that images have variants for the nodes\' architectures, or (--isolation) that the stack is isolated'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "run" -d 'Run a local command against the stack: forwards, and the dev pod\'s environment pointed at them'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "env" -d 'Print the dev pod\'s environment pointed at local forwards (-o dotenv, shell, json or yaml)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "open" -d 'Forward a local port to the dev pod\'s web server and print its URL'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s f -l file -d 'Stack description to apply (default: ./devenv.yaml if it exists, else the wizard)' -r -F
@@ -68,12 +73,14 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s n -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l skip-arch-check -d 'Do not refuse a target architecture that no node has, nor images without a variant for it'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s y -l yes -d 'Apply without asking for confirmation (required when there is no terminal)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -l dry-run -d 'Print the objects instead of applying them; needs no cluster'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand up" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l from-compose -d 'Convert a Compose file; given a directory or nothing, the first of compose.yaml, compose.yml, docker-compose.yaml and docker-compose.yml there' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l profile -d 'Enable a Compose profile (repeatable; default: $COMPOSE_PROFILES)' -r
@@ -87,10 +94,12 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s n
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -l force -d 'Overwrite an existing devenv.yaml'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s f -l file -d 'The stack\'s description (default: ./devenv.yaml if it exists)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l stack -d 'The stack to remove, by name' -r
@@ -103,11 +112,13 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s n
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l purge -d 'Also delete the data volumes (PVCs), the credential Secrets and the namespaces'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s y -l yes -d 'Delete without asking for confirmation (required when there is no terminal)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l since -d 'Only lines newer than this (e.g. 5s, 2m, 1h)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l tail -d 'Only the last N lines of each pod' -r
@@ -120,11 +131,13 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s n
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s f -l follow -d 'Keep streaming new lines'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s p -l previous -d 'The previous, crashed instance of each container'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -135,10 +148,12 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s i -l stdin -d 'Pass stdin to the command even when it is not a terminal'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -l context -d 'The name of the kubeconfig context to use' -r
@@ -148,10 +163,12 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -l client -d 'Print the client version only, without contacting the cluster'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l stack -d 'Only this stack' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -162,10 +179,12 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l exit-code -d 'Exit with 1 when a component is not fully ready (for scripts)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s f -l file -d 'Check the images of this stack file (default: ./devenv.yaml when no other images are given)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l arch -d 'Required architectures, comma-separated (default: devenv.yaml\'s targetArch, else every architecture among the cluster\'s nodes)' -r
@@ -183,12 +202,14 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l deployed -d 'Check the images of the workloads in the namespace (-n): Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and bare Pods'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s A -l all-namespaces -d 'Check the images of the workloads in all namespaces (implies --deployed)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l isolation -d 'Instead of images: prove that the stack\'s NetworkPolicy is enforced, by probing its Services from a temporary namespace and from the dev namespace'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s p -l port -d 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l address -d 'Local address to listen on' -r
@@ -203,7 +224,9 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l all -d 'Forward every component found'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -217,10 +240,65 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credential
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s V -l version -d 'Print version'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l port-range -d 'Local ports to forward from, e.g. 20000-20100 (default: each Service port if free, else the next free one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
+websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s n -l namespace -d 'The namespace scope for this request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s V -l version -d 'Print version'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s n -l namespace -d 'The namespace scope for this request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l show-secrets -d 'Print values that come from Secrets (passwords); otherwise they are placeholders'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s V -l version -d 'Print version'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s p -l port -d 'Local port (default: the dev pod\'s HTTP port if free, else the next free one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l address -d 'Local address to listen on' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
+websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s n -l namespace -d 'The namespace scope for this request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -229,19 +307,24 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
-yaml\t''"
+yaml\t''
+dotenv\t'`NAME=value` lines (`env` only)'
+shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "init" -d 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the nodes\' architectures, or (--isolation) that the stack is isolated'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "init" -d 'Write a devenv.yaml from a docker-compose.yml (--from-compose), with a report per service'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "check" -d 'Check that images have variants for the nodes\' architectures, or (--isolation) that the stack is isolated'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "run" -d 'Run a local command against the stack: forwards, and the dev pod\'s environment pointed at them'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "env" -d 'Print the dev pod\'s environment pointed at local forwards (-o dotenv, shell, json or yaml)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "open" -d 'Forward a local port to the dev pod\'s web server and print its URL'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up init down logs shell version status check forward credentials run env open completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

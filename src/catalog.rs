@@ -1,4 +1,4 @@
-//! The component catalog (php, mysql, mariadb, postgres, redis, memcached),
+//! The component catalog (php, mysql, mariadb, postgres, redis, memcached, web),
 //! kept as data in `catalog.yaml` and embedded in the binary.
 
 use std::collections::BTreeMap;
@@ -37,6 +37,32 @@ pub struct Entry {
     /// Dev pod variables: `{host}`/`{port}` templates, literals or `secret:<key>`.
     #[serde(default)]
     pub dev_env: BTreeMap<String, String>,
+    /// php only: the dev pod's default image, built on this one.
+    #[serde(default)]
+    pub dev: Option<DevImage>,
+    /// The kind this component sits in front of (web: php); the stack must have one.
+    #[serde(default)]
+    pub fronts: Option<String>,
+    /// Files mounted into the container from a ConfigMap: absolute path ->
+    /// contents, where `{host}`/`{port}` are those of the component `fronts` names.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+/// The project's dev image (images/dev/Dockerfile): the php kind's image plus
+/// drivers, tools and a web server.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DevImage {
+    /// Repository, e.g. `ghcr.io/kubectl-devenv/php-dev`.
+    pub image: String,
+    /// Tag template; `{version}` is the PHP version.
+    pub tag: String,
+    /// UID/GID of the image's account.
+    pub user: i64,
+    pub group: i64,
+    /// The unprivileged port its web server listens on.
+    pub http_port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -97,6 +123,16 @@ impl Entry {
     /// True for components the dev pod reaches as `DB_*`.
     pub fn is_database(&self) -> bool {
         self.dev_env.contains_key("DB_HOST")
+    }
+
+    /// The dev image for PHP `version` (`ghcr.io/kubectl-devenv/php-dev:8.3`), for the php kind.
+    pub fn dev_image_for(&self, version: &str) -> Option<String> {
+        let dev = self.dev.as_ref()?;
+        Some(format!(
+            "{}:{}",
+            dev.image,
+            dev.tag.replace("{version}", version)
+        ))
     }
 }
 
@@ -161,7 +197,8 @@ mod tests {
                 ("mariadb", 3306),
                 ("postgres", 5432),
                 ("redis", 6379),
-                ("memcached", 11211)
+                ("memcached", 11211),
+                ("web", 8080)
             ]
         );
     }
@@ -176,6 +213,28 @@ mod tests {
             );
             assert_eq!(entry.readiness.tcp_port, entry.port, "{}", entry.kind);
             assert!(entry.user > 0, "{} must run as non-root", entry.kind);
+            if let Some(fronts) = &entry.fronts {
+                assert!(
+                    find(fronts).is_some(),
+                    "{}: fronts unknown {fronts}",
+                    entry.kind
+                );
+            }
+            for (name, value) in &entry.dev_env {
+                // `run` and `env` point X_HOST/X_PORT pairs at local forwards.
+                if let Some(prefix) = name.strip_suffix("_HOST") {
+                    assert_eq!(value, "{host}", "{}: {name}", entry.kind);
+                    assert_eq!(
+                        entry
+                            .dev_env
+                            .get(&format!("{prefix}_PORT"))
+                            .map(String::as_str),
+                        Some("{port}"),
+                        "{}: {name} without its {prefix}_PORT",
+                        entry.kind
+                    );
+                }
+            }
             for value in entry.env.values().chain(entry.dev_env.values()) {
                 if let EnvSource::SecretKey(key) = env_source(value, "h", 1) {
                     let creds = entry
@@ -196,7 +255,16 @@ mod tests {
     fn images_and_env_templates() {
         let mysql = find("mysql").unwrap();
         assert_eq!(mysql.image_for("8.0"), "mysql:8.0");
-        assert_eq!(find("php").unwrap().image_for("8.3"), "php:8.3-fpm-alpine");
+        let php = find("php").unwrap();
+        assert_eq!(php.image_for("8.3"), "php:8.3-fpm-alpine");
+        assert_eq!(
+            php.dev_image_for("8.4").as_deref(),
+            Some("ghcr.io/kubectl-devenv/php-dev:8.4")
+        );
+        assert_eq!(mysql.dev_image_for("8.4"), None);
+        let dev = php.dev.as_ref().unwrap();
+        // The dev image keeps the base image's account (Alpine's www-data).
+        assert_eq!((dev.user, dev.group), (php.user, php.group));
         assert!(mysql.is_database() && mysql.keeps_data());
         assert!(!find("memcached").unwrap().keeps_data());
         assert_eq!(

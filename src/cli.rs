@@ -48,6 +48,12 @@ pub enum Command {
     Forward(commands::forward::ForwardArgs),
     /// Print a database component's generated credentials (never printed elsewhere)
     Credentials(commands::credentials::CredentialsArgs),
+    /// Run a local command against the stack: forwards, and the dev pod's environment pointed at them
+    Run(commands::run::RunArgs),
+    /// Print the dev pod's environment pointed at local forwards (-o dotenv, shell, json or yaml)
+    Env(commands::env::EnvArgs),
+    /// Forward a local port to the dev pod's web server and print its URL
+    Open(commands::open::OpenArgs),
     /// Print a shell completion script, the kubectl plugin-completion shim, or the man page
     Completion(commands::completion::CompletionArgs),
 }
@@ -93,6 +99,17 @@ pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+    /// `NAME=value` lines (`env` only)
+    Dotenv,
+    /// `export NAME=value` lines (`env` only)
+    Shell,
+}
+
+impl OutputFormat {
+    /// The formats only `env` prints.
+    pub fn is_env_only(self) -> bool {
+        matches!(self, OutputFormat::Dotenv | OutputFormat::Shell)
+    }
 }
 
 /// Parses kubectl's duration syntax: `0`, `5` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s`.

@@ -94,6 +94,19 @@ pub enum Error {
     /// exit code with kubectl exec's message.
     #[error("command terminated with exit code {0}")]
     CommandExit(i32),
+
+    /// A local command's (`run`) non-zero exit: its code becomes ours, and the
+    /// command has already said why, so nothing is printed.
+    #[error("the command exited with code {0}")]
+    PassThrough(i32),
+
+    /// `run` was given a command that is not on PATH; exits 127, as a shell does.
+    #[error("{0}: command not found")]
+    CommandNotFound(String),
+
+    /// `run` was given a command that cannot be executed; exits 126, as a shell does.
+    #[error("{command}: cannot execute: {reason}")]
+    CommandNotExecutable { command: String, reason: String },
 }
 
 impl Error {
@@ -101,9 +114,17 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
-            Error::CommandExit(code) => *code,
+            Error::CommandExit(code) | Error::PassThrough(code) => *code,
+            Error::CommandNotFound(_) => 127,
+            Error::CommandNotExecutable { .. } => 126,
             _ => 1,
         }
+    }
+
+    /// False for an exit code passed through from a local command, which
+    /// explained itself.
+    pub fn is_reported(&self) -> bool {
+        !matches!(self, Error::PassThrough(_))
     }
 
     /// True for a 404 from the API server.
@@ -223,6 +244,22 @@ mod tests {
     fn usage_errors_exit_with_two() {
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);
         assert_eq!(Error::Other("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn local_commands_exit_as_a_shell_would() {
+        assert_eq!(Error::CommandNotFound("nope".into()).exit_code(), 127);
+        assert_eq!(
+            Error::CommandNotFound("nope".into()).to_string(),
+            "nope: command not found"
+        );
+        let not_executable = Error::CommandNotExecutable {
+            command: "./x".into(),
+            reason: "permission denied".into(),
+        };
+        assert_eq!(not_executable.exit_code(), 126);
+        assert_eq!(Error::PassThrough(3).exit_code(), 3);
+        assert!(!Error::PassThrough(3).is_reported());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod forward;
 pub mod generic;
 pub mod labels;
+pub mod localenv;
 pub mod output;
 pub mod registry;
 pub mod render;
@@ -28,6 +29,9 @@ pub use error::{Error, Result};
 pub async fn run(cli: Cli) -> Result<()> {
     install_tls_provider();
     let global = &cli.global;
+    if global.output.is_env_only() && !matches!(cli.command, Command::Env(_)) {
+        return Err(output::env_only(global.output));
+    }
     match &cli.command {
         Command::Version(args) => commands::version::run(global, args).await,
         Command::Status(args) => commands::status::run(global, args).await,
@@ -39,6 +43,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Credentials(args) => commands::credentials::run(global, args).await,
         Command::Check(args) => commands::check::run(global, args).await,
         Command::Forward(args) => commands::forward::run(global, args).await,
+        Command::Run(args) => commands::run::run(global, args).await,
+        Command::Env(args) => commands::env::run(global, args).await,
+        Command::Open(args) => commands::open::run(global, args).await,
         Command::Completion(args) => commands::completion::run(args),
     }
 }

@@ -10,7 +10,9 @@ async fn main() {
     let cli = Cli::parse();
     kubectl_devenv::init_logging(cli.global.verbose);
     if let Err(err) = kubectl_devenv::run(cli).await {
-        eprintln!("error: {err}");
+        if err.is_reported() {
+            eprintln!("error: {err}");
+        }
         std::process::exit(err.exit_code());
     }
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Option<String>> {
     match format {
         OutputFormat::Table => Ok(None),
+        OutputFormat::Dotenv | OutputFormat::Shell => Err(env_only(format)),
         OutputFormat::Json => serde_json::to_string_pretty(value)
             .map(|text| Some(text + "\n"))
             .map_err(|err| Error::Other(format!("cannot encode JSON: {err}"))),
@@ -19,6 +20,17 @@ pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Optio
             .map(Some)
             .map_err(|err| Error::Other(format!("cannot encode YAML: {err}"))),
     }
+}
+
+/// `-o dotenv|shell` given to a command other than `env`, in kubectl's words.
+pub fn env_only(format: OutputFormat) -> Error {
+    let name = match format {
+        OutputFormat::Shell => "shell",
+        _ => "dotenv",
+    };
+    Error::Usage(format!(
+        "unable to match a printer suitable for the output format \"{name}\": it is only for `kubectl devenv env`; allowed formats are: table, json, yaml"
+    ))
 }
 
 /// A borderless table with upper-case headers, like `kubectl get`.

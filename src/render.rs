@@ -43,6 +43,11 @@ pub const ALIAS: &str = "kubectl-devenv.io/alias-of";
 pub const NETWORK_POLICY: &str = "devenv-isolation";
 /// Where the dev pod's code lives (the php image's document root).
 pub const CODE_DIR: &str = "/var/www/html";
+/// The dev image's web server serves this subdirectory of [`CODE_DIR`] when
+/// set (`dev.docroot`); without it, `public/` when that exists.
+pub const DOCROOT_ENV: &str = "DEVENV_DOCROOT";
+/// The name of the dev pod's HTTP port, on its container and its Service.
+pub const HTTP_PORT_NAME: &str = "http";
 
 /// component name -> Secret key -> value.
 pub type Credentials = BTreeMap<String, BTreeMap<String, String>>;
@@ -159,8 +164,52 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
     for component in spec.components.iter().filter(|c| c.port != 0) {
         objects.push(Object::Service(alias(spec, component)));
     }
+    if let Some(port) = spec.dev.http_port {
+        objects.push(Object::Service(dev_service(spec, port)));
+    }
     objects.push(Object::Deployment(dev_pod(spec)));
     objects
+}
+
+/// The dev pod's web server, so that `forward dev` and `open` find it like
+/// any component.
+fn dev_service(spec: &Spec, port: u16) -> Service {
+    Service {
+        metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(stack_labels(spec, DEV_COMPONENT)),
+            ports: Some(vec![ServicePort {
+                name: Some(HTTP_PORT_NAME.to_owned()),
+                port: i32::from(port),
+                target_port: Some(IntOrString::String(HTTP_PORT_NAME.to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A catalog component's files (web's nginx config), with `{host}`/`{port}`
+/// of the first component of the kind it fronts.
+fn catalog_files(spec: &Spec, entry: &catalog::Entry) -> Vec<generic::MountedFile> {
+    let upstream = entry
+        .fronts
+        .as_ref()
+        .and_then(|kind| spec.components.iter().find(|c| &c.kind == kind));
+    let (host, port) = upstream.map_or((String::new(), 0), |c| (spec.service_host(c), c.port));
+    entry
+        .files
+        .iter()
+        .map(|(path, text)| generic::MountedFile {
+            path: path.clone(),
+            content: text
+                .replace("{host}", &host)
+                .replace("{port}", &port.to_string()),
+        })
+        .collect()
 }
 
 /// The keys each component's Secret must hold, with their fixed values; the
@@ -342,9 +391,12 @@ fn network_policy(spec: &Spec) -> NetworkPolicy {
 /// one for the dev pod's, in the namespace of the pod that mounts them.
 fn config_maps(spec: &Spec) -> Vec<ConfigMap> {
     let components = spec.components.iter().filter_map(|c| {
-        let files = &c.generic()?.files;
+        let files = match &c.source {
+            Source::Generic(generic) => generic.files.clone(),
+            Source::Catalog(entry) => catalog_files(spec, entry),
+        };
         let name = generic::files_config_map_name(&c.name);
-        generic::config_map(meta(spec, &name, &spec.test_namespace, &c.name), files)
+        generic::config_map(meta(spec, &name, &spec.test_namespace, &c.name), &files)
     });
     let dev_name = generic::files_config_map_name(DEV_COMPONENT);
     let dev = generic::config_map(
@@ -522,7 +574,9 @@ fn catalog_pod(spec: &Spec, component: &Component, entry: &catalog::Entry) -> Po
         &component.resources,
     );
     container.env = (!env.is_empty()).then_some(env);
-    pod_spec(spec, entry.user, entry.group, container)
+    let mut pod = pod_spec(spec, entry.user, entry.group, container);
+    generic::mount_files(&mut pod, &component.name, &catalog_files(spec, entry));
+    pod
 }
 
 /// The catalog's locked-down container, with the generic component's
@@ -554,10 +608,25 @@ fn dev_pod(spec: &Spec) -> Deployment {
     let php = catalog::php();
     let labels = stack_labels(spec, DEV_COMPONENT);
     let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
-    let env = dev_env(spec);
+    let mut env = dev_env(spec);
+    if let Some(docroot) = &spec.dev.docroot {
+        env.push(EnvVar {
+            name: DOCROOT_ENV.to_owned(),
+            value: Some(docroot.clone()),
+            ..Default::default()
+        });
+    }
     container.env = (!env.is_empty()).then_some(env);
     container.working_dir = Some(CODE_DIR.to_owned());
-    let mut pod = pod_spec(spec, php.user, php.group, container);
+    if let (Some(port), Some(ports)) = (spec.dev.http_port, container.ports.as_mut()) {
+        ports.push(ContainerPort {
+            name: Some(HTTP_PORT_NAME.to_owned()),
+            container_port: i32::from(port),
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        });
+    }
+    let mut pod = pod_spec(spec, spec.dev.user, spec.dev.group, container);
     if let Some(code) = &spec.dev.code_path {
         pod.volumes = Some(vec![Volume {
             name: "code".to_owned(),
@@ -911,6 +980,114 @@ mod tests {
         };
         assert_eq!(dev_copy.data, original.data);
         assert_eq!(original.metadata.labels.as_ref().unwrap()[RETAIN], "true");
+    }
+
+    fn dev_deployment(objects: &[Object], ns: &str) -> PodSpec {
+        let Object::Deployment(pod) = find(objects, "Deployment", ns, DEV_COMPONENT) else {
+            unreachable!()
+        };
+        pod.spec.clone().unwrap().template.spec.unwrap()
+    }
+
+    #[test]
+    fn the_dev_image_serves_http_behind_a_dev_service() {
+        let spec = spec_with("[{kind: redis}]", "  dev: {docroot: web}\n");
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let pod = dev_deployment(&objects, "dev");
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.image.as_deref(),
+            Some("ghcr.io/kubectl-devenv/php-dev:8.3")
+        );
+        let ports: Vec<_> = container
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| (p.name.as_deref(), p.container_port))
+            .collect();
+        assert_eq!(ports, [(Some("fastcgi"), 9000), (Some("http"), 8080)]);
+        let docroot = container
+            .env
+            .iter()
+            .flatten()
+            .find(|v| v.name == DOCROOT_ENV);
+        assert_eq!(docroot.and_then(|v| v.value.as_deref()), Some("web"));
+        assert_eq!(pod.security_context.as_ref().unwrap().run_as_user, Some(82));
+        let Object::Service(service) = find(&objects, "Service", "dev", DEV_COMPONENT) else {
+            unreachable!()
+        };
+        let service_spec = service.spec.as_ref().unwrap();
+        assert_eq!(
+            service_spec.selector.as_ref(),
+            Some(&stack_labels(&spec, DEV_COMPONENT))
+        );
+        assert_eq!(service_spec.ports.as_ref().unwrap()[0].port, 8080);
+    }
+
+    #[test]
+    fn the_bare_image_gets_no_web_port_and_no_service() {
+        let spec = spec_with(
+            "[{kind: redis}]",
+            "  dev: {image: \"php:8.3-fpm-alpine\"}\n",
+        );
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        assert!(
+            !objects
+                .iter()
+                .any(|o| o.kind() == "Service" && o.name() == DEV_COMPONENT)
+        );
+        let container = &dev_deployment(&objects, "dev").containers[0];
+        assert_eq!(container.ports.as_ref().unwrap().len(), 1);
+        assert!(
+            container
+                .env
+                .iter()
+                .flatten()
+                .all(|v| v.name != DOCROOT_ENV)
+        );
+    }
+
+    #[test]
+    fn web_fronts_the_stacks_php_through_a_config_map() {
+        let spec = spec_with("[{kind: php, name: app}, {kind: web}]", "");
+        let objects = render(
+            &spec,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        let Object::ConfigMap(config) = find(&objects, "ConfigMap", "test", "web-files") else {
+            unreachable!()
+        };
+        let nginx = config.data.as_ref().unwrap().values().next().unwrap();
+        assert!(
+            nginx.contains("fastcgi_pass app.test.svc.cluster.local:9000;"),
+            "{nginx}"
+        );
+        assert!(nginx.contains("listen 8080;"), "{nginx}");
+        let Object::Deployment(web) = find(&objects, "Deployment", "test", "web") else {
+            unreachable!()
+        };
+        let pod = web.spec.clone().unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(volume.config_map.as_ref().unwrap().name, "web-files");
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.mount_path, "/etc/nginx/conf.d/default.conf");
+        assert_eq!(
+            pod.security_context.as_ref().unwrap().run_as_user,
+            Some(101)
+        );
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("nginxinc/nginx-unprivileged:1.28-alpine")
+        );
     }
 
     #[test]

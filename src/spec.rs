@@ -79,6 +79,24 @@ pub struct DevPod {
     pub depends_on: Vec<String>,
     /// Single files mounted from a ConfigMap (a `php.ini`).
     pub files: Vec<MountedFile>,
+    /// The web server's document root, relative to the code directory. `None`
+    /// leaves the choice to the image: the dev image serves `public/` when it
+    /// exists (decided per request, since the code arrives after the pod starts).
+    pub docroot: Option<String>,
+    /// The port the image serves HTTP on: the dev image's, or `httpPort:` for
+    /// another image; `None` for an image without a web server (the bare one).
+    pub http_port: Option<u16>,
+    /// The UID/GID of the image's account (the dev image's or the php kind's).
+    pub user: i64,
+    pub group: i64,
+}
+
+/// The HTTP port `image` serves on without an explicit `httpPort:`: the dev
+/// image's (any of its tags), or none.
+pub fn default_http_port(image: &str) -> Option<u16> {
+    let dev = catalog::php().dev.as_ref()?;
+    let tag = image.strip_prefix(dev.image.as_str())?.strip_prefix(':')?;
+    (!tag.is_empty()).then_some(dev.http_port)
 }
 
 /// One component of the test stack.
@@ -314,7 +332,7 @@ impl Spec {
         }
         out += &format!("  dev:\n    version: \"{}\"\n", self.dev.version);
         let php = catalog::php();
-        if self.dev.image != php.image_for(&self.dev.version) {
+        if Some(&self.dev.image) != php.dev_image_for(&self.dev.version).as_ref() {
             out += &format!("    image: {}\n", self.dev.image);
         }
         if let Some(path) = &self.dev.code_path {
@@ -322,6 +340,14 @@ impl Spec {
         }
         if let Some(node) = &self.dev.code_path_node {
             out += &format!("    codePathNode: {}\n", quote(node));
+        }
+        if let Some(docroot) = &self.dev.docroot {
+            out += &format!("    docroot: {}\n", quote(docroot));
+        }
+        if self.dev.http_port != default_http_port(&self.dev.image)
+            && let Some(port) = self.dev.http_port
+        {
+            out += &format!("    httpPort: {port}\n");
         }
         if self.dev.resources != php.resources {
             out += &resources_yaml(&self.dev.resources, "    ");
@@ -518,6 +544,10 @@ struct FileDev {
     depends_on: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     files: Option<Spanned<Vec<generic::FileMountedFile>>>,
+    #[serde(default)]
+    docroot: Option<Spanned<String>>,
+    #[serde(default)]
+    http_port: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -641,14 +671,32 @@ impl File {
         let mut components = Vec::new();
         let mut names = BTreeSet::new();
         let mut depends = Vec::new();
+        let kinds: BTreeSet<String> = spec
+            .components
+            .value
+            .iter()
+            .map(|c| c.kind.value.clone())
+            .collect();
         for mut file_component in spec.components.value {
             let name_at = file_component
                 .name
                 .as_ref()
                 .map_or(file_component.kind.referenced, |n| n.referenced);
+            let kind_at = file_component.kind.referenced;
             let component_depends = file_component.depends_on.take();
             let component = validate_component(file_component)?;
             depends.push(component_depends);
+            if let Some(fronts) = component.entry().and_then(|e| e.fronts.as_ref())
+                && !kinds.contains(fronts)
+            {
+                return Err((
+                    kind_at,
+                    format!(
+                        "{} sits in front of {fronts}: add a {fronts} component to the stack",
+                        component.kind
+                    ),
+                ));
+            }
             if !names.insert(component.name.clone()) {
                 return Err((
                     name_at,
@@ -824,11 +872,38 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         resources: None,
         depends_on: None,
         files: None,
+        docroot: None,
+        http_port: None,
     });
     let version = check_version(php, dev.version.as_ref())?;
-    let image = match &dev.image {
-        Some(image) => check_image(image)?,
-        None => php.image_for(&version),
+    let image = match (&dev.image, php.dev_image_for(&version)) {
+        (Some(image), _) => check_image(image)?,
+        (None, Some(dev_image)) => dev_image,
+        (None, None) => php.image_for(&version),
+    };
+    let http_port = match &dev.http_port {
+        Some(port) if port.value == 0 => {
+            return Err((
+                port.referenced,
+                "httpPort must be from 1 to 65535".to_owned(),
+            ));
+        }
+        Some(port) if port.value == php.port => {
+            return Err((
+                port.referenced,
+                format!("httpPort {} is PHP-FPM's FastCGI port", port.value),
+            ));
+        }
+        Some(port) => Some(port.value),
+        None => default_http_port(&image),
+    };
+    let docroot = match &dev.docroot {
+        None => None,
+        Some(docroot) => Some(check_docroot(docroot)?),
+    };
+    let (user, group) = match &php.dev {
+        Some(dev_image) if default_http_port(&image).is_some() => (dev_image.user, dev_image.group),
+        _ => (php.user, php.group),
     };
     let code_path = match &dev.code_path {
         None => None,
@@ -872,7 +947,30 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         resources,
         depends_on: Vec::new(),
         files,
+        docroot,
+        http_port,
+        user,
+        group,
     })
+}
+
+/// A document root below the code directory: `public`, `web`, `.`. It ends up
+/// in the web server's configuration, so only plain path characters pass.
+fn check_docroot(docroot: &Spanned<String>) -> Result<String, Invalid> {
+    let value = docroot.value.trim_end_matches('/');
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    if value.is_empty() || value.starts_with('/') || !plain || value.split('/').any(|p| p == "..") {
+        return Err((
+            docroot.referenced,
+            format!(
+                "invalid docroot \"{}\": use a path inside the code directory, such as public or web",
+                docroot.value
+            ),
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 impl FileComponent {
@@ -1230,6 +1328,8 @@ pub struct Draft {
     pub target_arch: Option<Arch>,
     pub code_path: Option<PathBuf>,
     pub dev_version: Option<String>,
+    /// Another dev image than the default (the wizard's "bare official image").
+    pub dev_image: Option<String>,
     /// `(kind, version)`; the component is named after its kind.
     pub components: Vec<(String, Option<String>)>,
 }
@@ -1243,6 +1343,7 @@ impl Default for Draft {
             target_arch: None,
             code_path: None,
             dev_version: None,
+            dev_image: None,
             components: Vec::new(),
         }
     }
@@ -1260,11 +1361,14 @@ impl Draft {
         if let Some(arch) = self.target_arch {
             out += &format!("  targetArch: {arch}\n");
         }
-        if self.dev_version.is_some() || self.code_path.is_some() {
+        if self.dev_version.is_some() || self.code_path.is_some() || self.dev_image.is_some() {
             out += "  dev:\n";
         }
         if let Some(version) = &self.dev_version {
             out += &format!("    version: {}\n", quote(version));
+        }
+        if let Some(image) = &self.dev_image {
+            out += &format!("    image: {}\n", quote(image));
         }
         if let Some(path) = &self.code_path {
             out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
@@ -1371,7 +1475,8 @@ spec:
         assert_eq!(spec.name, "shop");
         assert_eq!(spec.namespaces(), ["shop-dev", "shop-test"]);
         assert_eq!(spec.target_arch, Some(Arch::Arm64));
-        assert_eq!(spec.dev.image, "php:8.2-fpm-alpine");
+        assert_eq!(spec.dev.image, "ghcr.io/kubectl-devenv/php-dev:8.2");
+        assert_eq!(spec.dev.http_port, Some(8080));
         assert_eq!(
             spec.dev.code_path.as_deref(),
             Some(Path::new("/home/me/shop"))
@@ -1395,7 +1500,7 @@ spec:
         assert_eq!(
             spec.images(),
             [
-                "php:8.2-fpm-alpine",
+                "ghcr.io/kubectl-devenv/php-dev:8.2",
                 "php:8.3-fpm-alpine",
                 "mysql:8.0",
                 "redis:7.4-alpine"
@@ -1441,7 +1546,8 @@ spec:
         )
         .unwrap();
         assert_eq!(spec.namespaces(), ["dev", "test"]);
-        assert_eq!(spec.dev.image, "php:8.3-fpm-alpine");
+        assert_eq!(spec.dev.image, "ghcr.io/kubectl-devenv/php-dev:8.3");
+        assert_eq!(spec.dev.docroot, None);
         assert_eq!(spec.components[0].storage.as_ref().unwrap().size, "512Mi");
         assert_eq!(spec.target_arch, None);
     }
@@ -1468,12 +1574,62 @@ spec:
         let unknown = FULL.replace("kind: redis", "kind: mongodb");
         assert_eq!(
             error_of(&unknown),
-            "devenv.yaml:21:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached)"
+            "devenv.yaml:21:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached, web)"
         );
         let bad_yaml = FULL.replace("    dev: shop-dev", "    dev: [shop-dev");
         let message = error_of(&bad_yaml);
         assert!(message.starts_with("devenv.yaml:"), "{message}");
         assert!(!message.contains('\n'), "{message}");
+    }
+
+    const DEV: &str = "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: a}\nspec:\n  dev: DEV\n  components: [{kind: php}, {kind: web}]\n";
+
+    fn dev_of(dev: &str) -> Result<DevPod> {
+        parse(&DEV.replace("DEV", dev), "devenv.yaml").map(|s| s.dev)
+    }
+
+    #[test]
+    fn the_bare_image_serves_no_http_and_others_say_which_port() {
+        let bare = dev_of("{image: \"php:8.4-fpm-alpine\"}").unwrap();
+        assert_eq!((bare.http_port, bare.user), (None, 82));
+        let own =
+            dev_of("{image: registry.local/app-dev:1, httpPort: 8000, docroot: web/}").unwrap();
+        assert_eq!(own.http_port, Some(8000));
+        assert_eq!(own.docroot.as_deref(), Some("web"));
+        let tagged = dev_of("{image: \"ghcr.io/kubectl-devenv/php-dev:8.4-v1\"}").unwrap();
+        assert_eq!(tagged.http_port, Some(8080));
+        for dev in [
+            "{image: \"php:8.4-fpm-alpine\"}",
+            "{image: registry.local/app-dev:1, httpPort: 8000, docroot: web}",
+            "{version: \"8.4\", docroot: public}",
+        ] {
+            let spec = parse(&DEV.replace("DEV", dev), "x").unwrap();
+            assert_eq!(parse(&spec.to_yaml(), "again").unwrap(), spec, "{dev}");
+        }
+    }
+
+    #[test]
+    fn docroot_and_http_port_mistakes_are_located() {
+        for (dev, needle) in [
+            ("{docroot: ../etc}", "invalid docroot \"../etc\""),
+            ("{docroot: /srv}", "invalid docroot"),
+            ("{docroot: \"pub;lic\"}", "invalid docroot"),
+            ("{httpPort: 9000}", "FastCGI port"),
+            ("{httpPort: 0}", "from 1 to 65535"),
+        ] {
+            let err = dev_of(dev).unwrap_err().to_string();
+            assert!(err.starts_with("devenv.yaml:5:"), "{err}");
+            assert!(err.contains(needle), "{dev}: {err}");
+        }
+    }
+
+    #[test]
+    fn web_needs_the_php_it_fronts() {
+        let err = error_of(&DEV.replace("DEV", "{}").replace("{kind: php}, ", ""));
+        assert_eq!(
+            err,
+            "devenv.yaml:6:23: web sits in front of php: add a php component to the stack"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -87,6 +88,26 @@ pub async fn component_pods(
     }
     pods.sort_by_key(|p| p.name_any());
     Ok(pods)
+}
+
+/// The dev pod's Deployment of `stack` (of the only stack, when `None`):
+/// what the dev pod's environment is made of.
+pub async fn dev_deployment(cluster: &Cluster, stack: Option<&str>) -> Result<Deployment> {
+    let selector = format!(
+        "{},{}={}",
+        scope_selector(stack),
+        labels::COMPONENT,
+        spec::DEV_COMPONENT
+    );
+    let deployments: Vec<Deployment> = list_in_scope(cluster, "deployments", &selector).await?;
+    let stacks = stacks_of(&deployments);
+    if stack.is_none() && stacks.len() > 1 {
+        return Err(ambiguous(spec::DEV_COMPONENT, &stacks));
+    }
+    deployments
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Other(not_found(cluster, stack, spec::DEV_COMPONENT, "deployment")))
 }
 
 /// The credentials Secret of a database component. `up` keeps identical

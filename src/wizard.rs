@@ -66,6 +66,7 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
     }
     let php = catalog::php();
     let dev_version = pick_version(&theme, php, "PHP version of the dev pod")?;
+    let dev_image = pick_dev_image(&theme, php, &dev_version)?;
 
     let dev_namespace = ask_namespace(&theme, "Dev namespace", &defaults.dev_namespace, None)?;
     let test_namespace = ask_namespace(
@@ -120,6 +121,7 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
         target_arch,
         code_path: (!code_path.is_empty()).then(|| PathBuf::from(code_path)),
         dev_version: Some(dev_version),
+        dev_image,
         components,
     }
     .resolve()?;
@@ -151,6 +153,32 @@ fn pick_version(theme: &ColorfulTheme, entry: &catalog::Entry, prompt: &str) -> 
         .interact()
         .map_err(prompt_error)?;
     Ok(entry.versions[index].clone())
+}
+
+/// "With tools" (the default dev image) or the bare official image; `None`
+/// keeps the default, so devenv.yaml names no image.
+fn pick_dev_image(
+    theme: &ColorfulTheme,
+    php: &catalog::Entry,
+    version: &str,
+) -> Result<Option<String>> {
+    let Some(with_tools) = php.dev_image_for(version) else {
+        return Ok(None);
+    };
+    let bare = php.image_for(version);
+    let choices = [
+        format!(
+            "with tools: {with_tools} (database drivers, composer, git, clients, nginx on HTTP)"
+        ),
+        format!("the bare official image: {bare} (PHP-FPM only)"),
+    ];
+    let index = Select::with_theme(theme)
+        .with_prompt("Dev pod image")
+        .items(&choices)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok((index == 1).then_some(bare))
 }
 
 fn ask_namespace(

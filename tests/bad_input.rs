@@ -123,7 +123,7 @@ fn version_and_kind_of_the_file() {
 fn components_must_come_from_the_catalog() {
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mongodb\n"),
-        "7:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached)",
+        "7:13: unknown component kind \"mongodb\" (known kinds: php, mysql, mariadb, postgres, redis, memcached, web)",
     );
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mysql\n      version: \"5.7\"\n"),
@@ -131,7 +131,7 @@ fn components_must_come_from_the_catalog() {
     );
     assert_file_error(
         &format!("{HEADER}  components: []\n"),
-        "6:15: spec.components is empty: add at least one component (known kinds: php, mysql, mariadb, postgres, redis, memcached)",
+        "6:15: spec.components is empty: add at least one component (known kinds: php, mysql, mariadb, postgres, redis, memcached, web)",
     );
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: memcached\n      storage: {{size: 1Gi}}\n"),
@@ -290,4 +290,41 @@ fn a_bad_file_in_the_working_directory_is_reported_by_up_and_down() {
         let out = run_in_dir(Some(&text), args);
         assert_error(&out, "devenv.yaml:7:13: unknown component kind \"mongodb\"");
     }
+}
+
+#[test]
+fn run_without_a_command_says_how_to_name_one() {
+    let out = run_in_dir(None, &["run", "--stack", "shop"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "error: name the command to run after `--`, e.g. `kubectl devenv run -- php artisan migrate`"
+    );
+}
+
+#[test]
+fn env_only_formats_are_refused_elsewhere_before_any_connection() {
+    assert_flag_error(
+        &["status", "-o", "dotenv"],
+        2,
+        "output format \"dotenv\": it is only for `kubectl devenv env`",
+    );
+    assert_flag_error(&["forward", "mysql", "-o", "shell"], 2, "\"shell\"");
+    assert_flag_error(
+        &["run", "--port-range", "9-1", "--", "true"],
+        2,
+        "invalid port range",
+    );
+}
+
+#[test]
+fn docroot_and_web_mistakes_are_located() {
+    assert_file_error(
+        &format!("{HEADER}  dev: {{docroot: ../secrets}}\n  components: [{{kind: redis}}]\n"),
+        "6:18: invalid docroot \"../secrets\": use a path inside the code directory, such as public or web",
+    );
+    assert_file_error(
+        &format!("{HEADER}  components: [{{kind: web}}]\n"),
+        "6:23: web sits in front of php: add a php component to the stack",
+    );
 }

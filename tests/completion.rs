@@ -278,7 +278,8 @@ fn fish_completes_the_executable_with_the_committed_script() {
     // clap's fish script completes option values (not positional ones).
     assert_eq!(
         sandbox.fish(&setup, "kubectl-devenv status --output "),
-        ["json", "table", "yaml"]
+        // The global flag's values; dotenv and shell are for `env` alone.
+        ["dotenv", "json", "shell", "table", "yaml"]
     );
 }
 

@@ -43,6 +43,9 @@ struct Stack {
 }
 
 const STACK_COMPONENTS: [&str; 2] = ["cache", "db"];
+/// What `forward` offers for that stack: its components and the dev pod,
+/// whose web server has a Service of its own.
+const FORWARDABLE: [&str; 3] = ["cache", "db", "dev"];
 
 impl Stack {
     fn up() -> Self {
@@ -120,7 +123,7 @@ fn bash_completes_components_of_a_running_stack() {
     let stack = Stack::up();
     let sandbox = kubectl_sandbox();
     let line = format!("kubectl devenv forward --stack {} ", stack.name);
-    assert_eq!(sandbox.bash(BASH_SETUP, &line), STACK_COMPONENTS, "{line}");
+    assert_eq!(sandbox.bash(BASH_SETUP, &line), FORWARDABLE, "{line}");
     let line = format!("kubectl devenv logs -n {} c", stack.test_namespace);
     assert_eq!(sandbox.bash(BASH_SETUP, &line), ["cache"], "{line}");
     // `shell` and `logs` reach the dev pod too.
@@ -156,7 +159,7 @@ fn fish_completes_components_of_a_running_stack() {
     let stack = Stack::up();
     let sandbox = kubectl_sandbox();
     let line = format!("kubectl devenv forward --stack {} ", stack.name);
-    assert_eq!(sandbox.fish(FISH_SETUP, &line), STACK_COMPONENTS, "{line}");
+    assert_eq!(sandbox.fish(FISH_SETUP, &line), FORWARDABLE, "{line}");
 }
 
 #[test]

@@ -799,7 +799,8 @@ fn forward_all_of_a_stack_made_by_up() {
     ]);
     assert!(out.status.success(), "up failed: {}", stderr(&out));
 
-    let forward = Forwarding::start(&["--stack", &stack, "--all"], 2);
+    // mysql, redis, and the dev pod's web server (the dev image serves HTTP).
+    let forward = Forwarding::start(&["--stack", &stack, "--all"], 3);
     let answer = mysql_query(&forward.port("mysql"), "SELECT 1 + 1", None);
     assert_eq!(answer, "2");
     assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");

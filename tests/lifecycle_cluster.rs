@@ -624,6 +624,8 @@ fn the_wizard_in_a_real_terminal_writes_devenv_yaml_and_starts_the_stack() {
     send_keys(&socket, &["Enter"]);
     wait_for_screen(&socket, "PHP version of the dev pod");
     send_keys(&socket, &["Enter"]);
+    wait_for_screen(&socket, "with tools: ghcr.io/kubectl-devenv/php-dev:8.3");
+    send_keys(&socket, &["Down", "Enter"]); // the bare official image
     wait_for_screen(&socket, "Dev namespace");
     send_keys(&socket, &["C-u", &stack.dev, "Enter"]);
     wait_for_screen(&socket, "Test namespace");
@@ -649,6 +651,10 @@ fn the_wizard_in_a_real_terminal_writes_devenv_yaml_and_starts_the_stack() {
         "{written}"
     );
     assert!(written.contains("targetArch: amd64"), "{written}");
+    assert!(
+        written.contains("image: php:8.3-fpm-alpine"),
+        "the bare image is written down: {written}"
+    );
     stack.assert_all_ready(&TEST_WORKLOADS);
 
     // The written file replays: `up` without arguments reads it and changes nothing.

@@ -17,7 +17,7 @@ step() { printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - started))" >&2; }
 
 step "checking prerequisites"
 packages=(mariadb-server mariadb-client redis-server redis-tools docker-registry apache2-utils openssl curl
-  jq tmux expect bash-completion zsh fish hyperfine zip unzip shellcheck git
+  jq tmux expect bash-completion zsh fish hyperfine zip unzip shellcheck git php-cli php-mysql
   containerd runc containernetworking-plugins iptables ipset conntrack skopeo umoci mmdebstrap busybox-static uidmap)
 missing=()
 for package in "${packages[@]}"; do

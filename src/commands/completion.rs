@@ -402,7 +402,9 @@ impl LineContext {
                 CompletionCandidate::new(component).help(Some(where_.into()))
             })
             .collect();
-        if with_dev_pod && self.dev_pod_deployed() {
+        // A dev pod that serves HTTP is deployed as a component too (its Service).
+        let listed = found.iter().any(|c| c.get_value() == spec::DEV_COMPONENT);
+        if with_dev_pod && !listed && self.dev_pod_deployed() {
             found.push(dev_pod());
         }
         found

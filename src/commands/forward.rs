@@ -298,38 +298,79 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     // the process uncleanly while it is still setting up.
     let mut stop = StopSignal::listen()?;
     let cluster = Cluster::connect(global).await?;
-    let streaming = cluster.streaming()?;
 
-    let namespace = cluster
-        .namespace_from_flag
-        .then_some(cluster.namespace.as_str());
-    let selector = match &args.stack {
-        Some(stack) => labels::stack_selector(stack),
-        None => labels::managed_selector(),
-    };
-    let services_api: Api<Service> = match namespace {
-        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
-        None => Api::all(cluster.client.clone()),
-    };
-    let listed = cluster
-        .call(
-            Action::new("list", "services").in_namespace(namespace),
-            services_api.list(&ListParams::default().labels(&selector)),
-        )
-        .await?;
-    let found: Vec<ComponentService> = listed
-        .items
-        .iter()
-        .filter_map(ComponentService::from_service)
-        .collect();
-    let scope = describe_scope(namespace, args.stack.as_deref());
+    let (found, scope) = list_services(&cluster, args.stack.as_deref()).await?;
     let services = select_services(&found, &wanted, args.all, &scope)?;
     let plan = plan_ports(&services, &args.ports)?;
 
+    let started = start(
+        &cluster,
+        &services,
+        &plan,
+        args.address,
+        args.protocol,
+        |component, preferred, bound| {
+            eprintln!("{component}: local port {preferred} is not available; using {bound} instead")
+        },
+    )
+    .await?;
+    let mappings = &started.mappings;
+
+    let report = ForwardReport { mappings };
+    if let Some(text) = output::structured(global.output, &report)? {
+        print!("{text}");
+    } else {
+        output::print_table(&render_table(mappings));
+    }
+    warn_without_pods(mappings);
+    eprintln!("Forwarding. Press Ctrl-C to stop.");
+    stop.wait().await;
+    drop(started);
+    eprintln!("Stopped.");
+    Ok(())
+}
+
+/// Forwards that are serving; dropping this stops them.
+pub struct Started {
+    /// In plan order.
+    pub mappings: Vec<Mapping>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Says on stderr which mappings have no Ready pod to go to yet.
+pub fn warn_without_pods(mappings: &[Mapping]) {
+    for mapping in mappings.iter().filter(|m| m.pod.is_none()) {
+        eprintln!(
+            "{}: no Ready pod behind service {}/{} yet; connections are refused until one is Ready",
+            mapping.component, mapping.namespace, mapping.service
+        );
+    }
+}
+
+/// Watches the pods behind each planned port, opens the local listeners and
+/// serves them: what `forward`, `run` and `open` share. `moved` hears of an
+/// automatic port that had to step away from its preferred one.
+pub async fn start(
+    cluster: &Cluster,
+    services: &[ComponentService],
+    plan: &[PlannedPort],
+    address: IpAddr,
+    protocol: Protocol,
+    moved: impl Fn(&str, u16, u16),
+) -> Result<Started> {
+    let streaming = cluster.streaming()?;
     // One pod watch per mapping; wait for each first listing, so that the
     // table shows real pods and a refused watch fails now, not silently later.
     let mut watches = Vec::with_capacity(plan.len());
-    for planned in &plan {
+    for planned in plan {
         let service = &services[planned.service];
         let port = &service.ports[planned.port];
         let pods_api: Api<Pod> = Api::namespaced(streaming.client.clone(), &service.namespace);
@@ -343,7 +384,7 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     }
     for (planned, (_, synced)) in plan.iter().zip(watches.iter_mut()) {
         let namespace = &services[planned.service].namespace;
-        wait_synced(&cluster, namespace, synced).await?;
+        wait_synced(cluster, namespace, synced).await?;
     }
 
     // Fixed ports first, so that automatic ones step around them.
@@ -357,17 +398,13 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     for index in fixed_first {
         let planned = &plan[index];
         let service = &services[planned.service];
-        let listener = ports::bind(args.address, planned.local)
+        let listener = ports::bind(address, planned.local)
             .await
-            .map_err(|err| bind_error(&service.component, args.address, planned.local, err))?;
+            .map_err(|err| bind_error(&service.component, address, planned.local, err))?;
         if let (LocalPort::Auto { preferred }, Ok(bound)) = (planned.local, listener.local_addr())
             && bound.port() != preferred
         {
-            eprintln!(
-                "{}: local port {preferred} is not available; using {} instead",
-                service.component,
-                bound.port()
-            );
+            moved(&service.component, preferred, bound.port());
         }
         listeners[index] = Some(listener);
     }
@@ -394,35 +431,45 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
             pods,
             client: streaming.client.clone(),
             open_timeout: cluster.request_timeout,
-            protocol: args.protocol,
+            protocol,
         });
     }
-
-    let report = ForwardReport {
-        mappings: &mappings,
-    };
-    if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
-    } else {
-        output::print_table(&render_table(&mappings));
-    }
-    for mapping in mappings.iter().filter(|m| m.pod.is_none()) {
-        eprintln!(
-            "{}: no Ready pod behind service {}/{} yet; connections are refused until one is Ready",
-            mapping.component, mapping.namespace, mapping.service
-        );
-    }
-    let tasks: Vec<_> = forwards
+    let tasks = forwards
         .into_iter()
         .map(|f| tokio::spawn(f.serve()))
         .collect();
-    eprintln!("Forwarding. Press Ctrl-C to stop.");
-    stop.wait().await;
-    for task in tasks {
-        task.abort();
-    }
-    eprintln!("Stopped.");
-    Ok(())
+    Ok(Started { mappings, tasks })
+}
+
+/// The managed Services of `stack` (of every stack when `None`) in the `-n`
+/// namespace or in all, and words for where that looked.
+pub async fn list_services(
+    cluster: &Cluster,
+    stack: Option<&str>,
+) -> Result<(Vec<ComponentService>, String)> {
+    let namespace = cluster
+        .namespace_from_flag
+        .then_some(cluster.namespace.as_str());
+    let selector = match stack {
+        Some(stack) => labels::stack_selector(stack),
+        None => labels::managed_selector(),
+    };
+    let services_api: Api<Service> = match namespace {
+        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
+        None => Api::all(cluster.client.clone()),
+    };
+    let listed = cluster
+        .call(
+            Action::new("list", "services").in_namespace(namespace),
+            services_api.list(&ListParams::default().labels(&selector)),
+        )
+        .await?;
+    let found = listed
+        .items
+        .iter()
+        .filter_map(ComponentService::from_service)
+        .collect();
+    Ok((found, describe_scope(namespace, stack)))
 }
 
 fn describe_scope(namespace: Option<&str>, stack: Option<&str>) -> String {
@@ -478,6 +525,14 @@ fn bind_error(component: &str, address: IpAddr, local: LocalPort, err: std::io::
         (LocalPort::Auto { preferred }, _) => Error::Other(format!(
             "cannot listen on {address} near port {preferred} ({component}): {err}"
         )),
+        (LocalPort::InRange { first, last }, std::io::ErrorKind::AddrInUse) => {
+            Error::Other(format!(
+                "no free local port for {component} in {first}-{last} on {address}: every one is in use; widen --port-range"
+            ))
+        }
+        (LocalPort::InRange { first, last }, _) => Error::Other(format!(
+            "cannot listen on {address} in {first}-{last} ({component}): {err}"
+        )),
     }
 }
 
@@ -523,7 +578,7 @@ fn render_table(mappings: &[Mapping]) -> comfy_table::Table {
 }
 
 /// Ctrl-C, and SIGTERM where there is one: both end the forward with exit 0.
-struct StopSignal {
+pub struct StopSignal {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -531,7 +586,7 @@ struct StopSignal {
 }
 
 impl StopSignal {
-    fn listen() -> Result<Self> {
+    pub fn listen() -> Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -548,7 +603,7 @@ impl StopSignal {
         Ok(Self {})
     }
 
-    async fn wait(&mut self) {
+    pub async fn wait(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.terminate.recv() => {}

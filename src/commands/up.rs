@@ -330,6 +330,7 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
             let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
             print!("{}", output::structured(format, &list)?.unwrap_or_default());
         }
+        OutputFormat::Dotenv | OutputFormat::Shell => return Err(output::env_only(format)),
         OutputFormat::Table => {
             let mut table = output::table(["KIND", "NAMESPACE", "NAME"]);
             for object in &objects {
@@ -962,8 +963,8 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "Namespace").count(), 2);
         assert_eq!(
             kinds.iter().filter(|k| **k == "Service").count(),
-            6,
-            "3 services + 3 aliases"
+            7,
+            "3 services + 3 aliases + the dev pod's web server"
         );
     }
 }

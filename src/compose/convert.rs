@@ -135,14 +135,36 @@ pub fn convert(project: &Project, stack: &str) -> Result<Conversion, ComposeErro
 
 fn default_dev() -> DevPod {
     let php = catalog::php();
+    dev_pod_with(&php.default_version, None, Vec::new(), Vec::new())
+}
+
+/// The dev pod on the default dev image (drivers and tools) for PHP `version`.
+fn dev_pod_with(
+    version: &str,
+    code_path: Option<PathBuf>,
+    depends_on: Vec<String>,
+    files: Vec<MountedFile>,
+) -> DevPod {
+    let php = catalog::php();
+    let image = php
+        .dev_image_for(version)
+        .unwrap_or_else(|| php.image_for(version));
+    let (user, group) = php
+        .dev
+        .as_ref()
+        .map_or((php.user, php.group), |d| (d.user, d.group));
     DevPod {
-        version: php.default_version.clone(),
-        image: php.image_for(&php.default_version),
-        code_path: None,
+        version: version.to_owned(),
+        http_port: spec::default_http_port(&image),
+        image,
+        code_path,
         code_path_node: None,
         resources: php.resources.clone(),
-        depends_on: Vec::new(),
-        files: Vec::new(),
+        depends_on,
+        files,
+        docroot: None,
+        user,
+        group,
     }
 }
 
@@ -824,11 +846,13 @@ fn dev_pod(
     let version = from_dockerfile
         .clone()
         .unwrap_or_else(|| php.default_version.clone());
-    let image = php.image_for(&version);
+    let image = php
+        .dev_image_for(&version)
+        .unwrap_or_else(|| php.image_for(&version));
     line.became = format!("dev pod (php {version})");
     line.notes.push(match from_dockerfile {
-        Some(_) => format!("build -> {image} (the version its Dockerfile starts FROM; extensions it adds are not there)"),
-        None => format!("build -> {image} (the catalog's PHP; extensions your Dockerfile adds are not there)"),
+        Some(_) => format!("build -> {image} (the version its Dockerfile starts FROM; extensions it adds beyond the dev image's are not there)"),
+        None => format!("build -> {image} (the catalog's PHP; extensions your Dockerfile adds beyond the dev image's are not there)"),
     });
     let mut code_path = None;
     let mut files = Vec::new();
@@ -869,7 +893,7 @@ fn dev_pod(
         .collect();
     if !published.is_empty() {
         line.notes.push(format!(
-            "dropped: ports {} (the dev pod has no Service)",
+            "dropped: ports {} (the dev pod serves only its web server, on 8080: `kubectl devenv open`)",
             published.join(", ")
         ));
     }
@@ -886,13 +910,5 @@ fn dev_pod(
         }
     }
     let depends = depends_on(&service.depends_on, names, &mut line.notes);
-    DevPod {
-        version,
-        image,
-        code_path,
-        code_path_node: None,
-        resources: php.resources.clone(),
-        depends_on: depends,
-        files,
-    }
+    dev_pod_with(&version, code_path, depends, files)
 }

@@ -89,6 +89,21 @@ pub enum LocalPort {
     Fixed(u16),
     /// The service port if free, else the next free one.
     Auto { preferred: u16 },
+    /// The first free port of a range the user allotted (`run --port-range`).
+    InRange { first: u16, last: u16 },
+}
+
+/// Parses `LO-HI` (clap value parser for `--port-range`).
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let invalid =
+        || format!("invalid port range \"{text}\" (expected FIRST-LAST, e.g. 20000-20100)");
+    let (first, last) = text.split_once('-').ok_or_else(invalid)?;
+    let first: u16 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u16 = last.trim().parse().map_err(|_| invalid())?;
+    if first == 0 || first > last {
+        return Err(invalid());
+    }
+    Ok((first, last))
 }
 
 /// How many ports above the preferred one are tried before asking the
@@ -115,27 +130,27 @@ pub fn candidate_ports(preferred: u16) -> impl Iterator<Item = u16> {
 /// Opens the listener of one mapping. An automatic port skips ports that are
 /// taken or need privileges; a fixed one fails with the system's error.
 pub async fn bind(address: IpAddr, port: LocalPort) -> io::Result<TcpListener> {
-    match port {
-        LocalPort::Fixed(port) => TcpListener::bind(SocketAddr::new(address, port)).await,
-        LocalPort::Auto { preferred } => {
-            let mut last_error = None;
-            for candidate in candidate_ports(preferred) {
-                match TcpListener::bind(SocketAddr::new(address, candidate)).await {
-                    Ok(listener) => return Ok(listener),
-                    Err(err)
-                        if matches!(
-                            err.kind(),
-                            io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
-                        ) =>
-                    {
-                        last_error = Some(err)
-                    }
-                    Err(err) => return Err(err),
-                }
+    let candidates: Box<dyn Iterator<Item = u16> + Send> = match port {
+        LocalPort::Fixed(port) => return TcpListener::bind(SocketAddr::new(address, port)).await,
+        LocalPort::Auto { preferred } => Box::new(candidate_ports(preferred)),
+        LocalPort::InRange { first, last } => Box::new(first..=last),
+    };
+    let mut last_error = None;
+    for candidate in candidates {
+        match TcpListener::bind(SocketAddr::new(address, candidate)).await {
+            Ok(listener) => return Ok(listener),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                last_error = Some(err)
             }
-            Err(last_error.unwrap_or_else(|| io::Error::other("no free local port")))
+            Err(err) => return Err(err),
         }
     }
+    Err(last_error.unwrap_or_else(|| io::Error::other("no free local port")))
 }
 
 #[cfg(test)]
@@ -214,5 +229,22 @@ mod tests {
         assert_ne!(moved.local_addr().unwrap().port(), port);
         let fixed = bind(loopback, LocalPort::Fixed(port)).await.unwrap_err();
         assert_eq!(fixed.kind(), io::ErrorKind::AddrInUse);
+        let range = LocalPort::InRange {
+            first: port,
+            last: port,
+        };
+        assert_eq!(
+            bind(loopback, range).await.unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("20000-20100"), Ok((20000, 20100)));
+        assert_eq!(parse_port_range("3306-3306"), Ok((3306, 3306)));
+        for bad in ["20000", "2-1", "0-10", "a-b", "1-70000"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
     }
 }
