@@ -173,10 +173,23 @@ impl Stack {
     }
 
     /// A command in the dev pod through `kubectl devenv shell`; its stdout.
+    /// Runs a command in the dev pod. A NetworkPolicy enforcer admits a new
+    /// pod a few seconds after it is Ready (kube-router rejects it with "No
+    /// route to host" until then), so that one error is retried for 20 s.
     fn in_dev_pod(&self, command: &[&str]) -> String {
         let mut args = vec!["shell", "--stack", &self.name, "--"];
         args.extend_from_slice(command);
-        self.run_ok(&args)
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.run(&args);
+            if out.status.success() {
+                return stdout(&out);
+            }
+            if !stderr(&out).contains("No route to host") || Instant::now() >= deadline {
+                return self.run_ok(&args);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     fn selector(&self) -> String {

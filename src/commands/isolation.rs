@@ -39,9 +39,14 @@ const PROBE_DEADLINE_SECONDS: i64 = 300;
 /// Tries each `host:port` argument at once; `nc` exits 1 when the
 /// connection is refused or times out (`-w 2`), 0 when it got through and
 /// the server closed, and `timeout` ends a connection the server keeps open
-/// (exit 143). The script needs only a POSIX sh, `timeout` and `nc`.
+/// (exit 143). Enforcers (kube-router, Calico, the VPC CNI) admit a new pod a
+/// few seconds after it starts, so a refusal is retried five times, a second
+/// apart, before it counts. The script needs only a POSIX sh, `timeout` and `nc`.
 const PROBE_SCRIPT: &str = r#"for t in "$@"; do
-  ( timeout 5 nc -w 2 "${t%:*}" "${t##*:}" </dev/null >/dev/null 2>&1; echo "probe $t rc=$?" ) &
+  ( n=0; while :; do
+      timeout 5 nc -w 2 "${t%:*}" "${t##*:}" </dev/null >/dev/null 2>&1; rc=$?
+      n=$((n + 1)); [ "$rc" != 1 ] || [ "$n" -ge 5 ] && break; sleep 1
+    done; echo "probe $t rc=$rc" ) &
 done
 wait"#;
 

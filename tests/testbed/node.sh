@@ -191,6 +191,8 @@ podLogsDir: $node_dir/pod-logs
 registerWithTaints: [{key: $real_taint, value: "true", effect: NoSchedule}]
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100
+# A passing disk pressure (builds beside the test bed) clears in seconds, not five minutes.
+evictionPressureTransitionPeriod: 10s
 EOF
 # --cloud-provider=external: the kubelet refuses a loopback --node-ip, so it
 # sets no address and the addresses are patched in below.
