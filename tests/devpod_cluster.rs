@@ -471,6 +471,9 @@ fn run_needs_a_database_in_the_stack() {
 fn interrupt_run(stack: &Stack, script: &str) -> std::process::ExitStatus {
     use std::os::unix::process::CommandExt;
     let ready = stack.dir.path().join("ready");
+    // Each call waits for its own command: a file left by an earlier call
+    // would send the signal while `run` is still starting its forwards.
+    let _ = std::fs::remove_file(&ready);
     let script = format!("touch {}; {script}", ready.display());
     let mut child = stack
         .command(&["run", "--", "sh", "-c", &script])
@@ -488,7 +491,17 @@ fn interrupt_run(stack: &Stack, script: &str) -> std::process::ExitStatus {
         .status()
         .unwrap();
     assert!(sent.success());
-    child.wait().unwrap()
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            panic!("`run` did not end within 30 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
