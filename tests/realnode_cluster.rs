@@ -620,7 +620,7 @@ fn isolation_is_measured_and_check_isolation_reports_both_results() {
     // Measured from a foreign namespace: refused, while the dev pod connects.
     let foreign = Foreign::new("rn-iso-foreign");
     let probe = format!(
-        "if timeout 5 nc -w 2 {postgres} 5432 </dev/null; then echo reached; else echo refused; fi"
+        "if timeout 5 nc -w 2 {postgres} 5432 </dev/null 2>/dev/null; then echo reached; else echo refused; fi"
     );
     assert_eq!(foreign_pod(&foreign.0, &probe).trim(), "refused");
     let from_dev = stack.in_dev_pod(&[
