@@ -1,0 +1,1 @@
+//! `kubectl devenv sync` on the test bed's real node.
