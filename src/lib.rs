@@ -16,6 +16,7 @@ pub mod registry;
 pub mod render;
 pub mod spec;
 pub mod stack;
+pub mod sync;
 pub mod wait;
 pub mod wizard;
 
