@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List what kubectl-devenv manages in the cluster')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that images have variants for the cluster''s (or the given) architectures')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to the stack''s components, following their Ready pods')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)')
             [CompletionResult]::new('credentials', 'credentials', [CompletionResultType]::ParameterValue, 'Print a database component''s generated credentials (never printed elsewhere)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script, the kubectl plugin-completion shim, or the man page')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -243,6 +244,28 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kubectl-devenv;sync' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in devenv.yaml, else the only one with a dev pod)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The name of the kubeconfig user to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Upload what the pod lacks, then exit instead of watching')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'kubectl-devenv;credentials' {
             [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one with this component)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
@@ -289,6 +312,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List what kubectl-devenv manages in the cluster')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that images have variants for the cluster''s (or the given) architectures')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to the stack''s components, following their Ready pods')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)')
             [CompletionResult]::new('credentials', 'credentials', [CompletionResultType]::ParameterValue, 'Print a database component''s generated credentials (never printed elsewhere)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script, the kubectl plugin-completion shim, or the man page')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -316,6 +340,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;help;forward' {
+            break
+        }
+        'kubectl-devenv;help;sync' {
             break
         }
         'kubectl-devenv;help;credentials' {

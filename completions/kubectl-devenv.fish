@@ -44,6 +44,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "versi
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "sync" -d 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -185,6 +186,21 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s V -l version -d 'Print version'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s f -l file -d 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l stack -d 'The stack (default: the one in devenv.yaml, else the only one with a dev pod)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s n -l namespace -d 'The namespace scope for this request' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l request-timeout -d 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l once -d 'Upload what the pod lacks, then exit instead of watching'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l context -d 'The name of the kubeconfig context to use' -r
@@ -210,14 +226,15 @@ yaml\t''"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand completion" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward credentials completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "up" -d 'Create or update the dev pod and test stack (wizard, devenv.yaml or flags), then wait until Ready'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "down" -d 'Delete a stack\'s objects (data volumes and credentials are kept unless --purge)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "logs" -d 'Print the logs of a component\'s pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "shell" -d 'Open a shell, or run a command, in the dev pod (or another component)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "version" -d 'Print the client version and, unless --client, the server\'s'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "status" -d 'List what kubectl-devenv manages in the cluster'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "check" -d 'Check that images have variants for the cluster\'s (or the given) architectures'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "forward" -d 'Forward local ports to the stack\'s components, following their Ready pods'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "sync" -d 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "credentials" -d 'Print a database component\'s generated credentials (never printed elsewhere)'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "completion" -d 'Print a shell completion script, the kubectl plugin-completion shim, or the man page'
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand help; and not __fish_seen_subcommand_from up down logs shell version status check forward sync credentials completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Credentials(args) => commands::credentials::run(global, args).await,
         Command::Check(args) => commands::check::run(global, args).await,
         Command::Forward(args) => commands::forward::run(global, args).await,
+        Command::Sync(args) => commands::sync::run(global, args).await,
         Command::Completion(args) => commands::completion::run(args),
     }
 }

@@ -8,5 +8,6 @@ pub mod forward;
 pub mod logs;
 pub mod shell;
 pub mod status;
+pub mod sync;
 pub mod up;
 pub mod version;

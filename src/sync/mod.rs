@@ -12,6 +12,8 @@ pub mod pack;
 pub mod plan;
 pub mod remote;
 pub mod scan;
+pub mod session;
+pub mod watch;
 
 /// Sync's directory inside the code directory, in the pod: manifest,
 /// journal, lock, staging. Never synced from the local tree.
@@ -23,7 +25,7 @@ pub enum SyncError {
     /// An API refusal or failure, already in kubectl's words
     /// (`forbidden: cannot create pods/exec in namespace "dev"`).
     #[error(transparent)]
-    Api(crate::Error),
+    Api(Box<crate::Error>),
 
     #[error("the connection to pod {pod} ended before its command finished")]
     Stream { pod: String },

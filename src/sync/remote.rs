@@ -252,7 +252,7 @@ impl Remote {
                 api.exec(&target.name, command, &params),
             )
             .await
-            .map_err(SyncError::Api)?;
+            .map_err(|err| SyncError::Api(Box::new(err)))?;
         let writer = attached.stdin();
         let send = async move {
             let (Some(mut writer), Some(mut stream)) = (writer, stdin) else {
