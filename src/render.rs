@@ -162,7 +162,7 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
     }
     let code_storage = code_storage(spec, storage.default);
     if let CodeStorage::Claim(claim) = &code_storage {
-        objects.push(Object::PersistentVolumeClaim(claim.clone()));
+        objects.push(Object::PersistentVolumeClaim((**claim).clone()));
     }
     objects.push(Object::Deployment(dev_pod(spec, &code_storage)));
     objects
@@ -175,7 +175,7 @@ enum CodeStorage {
     /// An emptyDir that `sync` fills, with its optional size limit.
     Empty(Option<String>),
     /// `sync.persist` on a cluster with a default StorageClass.
-    Claim(PersistentVolumeClaim),
+    Claim(Box<PersistentVolumeClaim>),
 }
 
 /// `sync.persist` follows the databases' rule: without a default
@@ -192,7 +192,7 @@ fn code_storage(spec: &Spec, mode: StorageMode) -> CodeStorage {
         .size
         .clone()
         .unwrap_or_else(|| crate::spec::DEFAULT_CODE_SIZE.to_owned());
-    CodeStorage::Claim(PersistentVolumeClaim {
+    CodeStorage::Claim(Box::new(PersistentVolumeClaim {
         metadata: meta(spec, CODE_CLAIM, &spec.dev_namespace, DEV_COMPONENT),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
@@ -203,7 +203,7 @@ fn code_storage(spec: &Spec, mode: StorageMode) -> CodeStorage {
             ..Default::default()
         }),
         ..Default::default()
-    })
+    }))
 }
 
 /// The keys each component's Secret must hold, with their fixed values; the

@@ -338,8 +338,7 @@ fn failure(pod: String, what: &str, code: i32, stderr: &str) -> SyncError {
     let detail = stderr
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .last()
+        .rfind(|l| !l.is_empty())
         .map_or_else(|| format!("exit code {code}"), str::to_owned);
     SyncError::Failed {
         pod,

@@ -316,10 +316,11 @@ fn progress_bar(first: bool, total: u64, files: usize) -> ProgressBar {
 
 /// Errors a vanished pod can cause (as opposed to what the pod says about itself).
 fn may_be_replacement(err: &SyncError) -> bool {
-    matches!(
-        err,
-        SyncError::Api(_) | SyncError::Stream { .. } | SyncError::Failed { .. }
-    )
+    match err {
+        SyncError::Api(err) => !err.is_forbidden(),
+        SyncError::Stream { .. } | SyncError::Failed { .. } => true,
+        _ => false,
+    }
 }
 
 /// Whether `target` stops being the Ready dev pod within a few seconds: the
