@@ -68,7 +68,7 @@ echo "bringing up stack $stack on $TESTBED_REAL_NODE..." >&2
 pod=$("$kubectl" get pods -n "$ns" -l app.kubernetes.io/component=dev -o jsonpath='{.items[0].metadata.name}')
 
 # The tree tests/sync_cluster.rs generates: PHP-ish files of 200 B to 8 KiB
-# in 40 x 181 directories.
+# in 40 x 45 directories.
 python3 - "$work/code" "$FILES" <<'PY'
 import os, sys
 root, count = sys.argv[1], int(sys.argv[2])
@@ -80,7 +80,7 @@ def nxt():
     seed ^= (seed << 17) & 0xFFFFFFFFFFFFFFFF
     return seed
 for i in range(count):
-    d = os.path.join(root, f"src/m{i % 40}/d{i % 181}")
+    d = os.path.join(root, f"src/m{i % 40}/d{(i // 40) % 45}")
     os.makedirs(d, exist_ok=True)
     size = 200 + nxt() % 8000
     content = f"<?php\n// file {i}\nnamespace App\\M{i % 40};\n".encode()
