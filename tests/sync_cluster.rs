@@ -441,7 +441,7 @@ fn a_replaced_pod_converges() {
     generate(&stack.code(), 10_000);
     // Replaced in the middle of a --once upload: it follows and finishes.
     let mut once = stack
-        .command(&["sync", "--once", "--stack", &stack.name])
+        .command(&["sync", "--once", "--stack", &stack.name, "-vv"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -459,9 +459,12 @@ fn a_replaced_pod_converges() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let status = loop {
         if let Some(status) = once.try_wait().unwrap() {
-            break status;
+            break Some(status);
         }
-        assert!(Instant::now() < deadline, "sync --once did not finish");
+        if Instant::now() > deadline {
+            once.kill().unwrap();
+            break None;
+        }
         std::thread::sleep(Duration::from_millis(200));
     };
     let mut err = String::new();
@@ -470,6 +473,9 @@ fn a_replaced_pod_converges() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    let Some(status) = status else {
+        panic!("sync --once did not finish: {err}");
+    };
     assert!(status.success(), "sync --once failed: {err}");
     assert!(
         err.contains("was replaced by"),

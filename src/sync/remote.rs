@@ -91,9 +91,9 @@ if [ -d files ]; then
   for e in * .[!.]* ..?*; do
     [ -e "$e" ] || [ -L "$e" ] || continue
     if [ -d "$e" ] && [ ! -L "$e" ] && [ -d "$d/$e" ] && [ ! -L "$d/$e" ]; then
-      cp -RPlf "$e" "$d/" || exit 78
+      cp -RPlf "./$e" "$d/" || exit 78
     else
-      mv -f "$e" "$d/" || exit 78
+      mv -f "./$e" "$d/" || exit 78
     fi
   done
   cd "$s"
@@ -461,6 +461,7 @@ mod tests {
         std::fs::create_dir_all(local.path().join("app/sub")).unwrap();
         std::fs::write(local.path().join("app/sub/x.php"), "x").unwrap();
         std::fs::write(local.path().join("top.php"), "t").unwrap();
+        std::fs::write(local.path().join("-rf"), "dash").unwrap();
         let pod = tempfile::tempdir().unwrap();
         let d = pod.path().to_str().unwrap();
         std::fs::create_dir_all(pod.path().join("app/from-pod")).unwrap();

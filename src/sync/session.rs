@@ -168,7 +168,7 @@ impl Session {
         let _stop_heartbeat = AbortOnDrop(heartbeat);
         let target = &remote.target;
         eprintln!("Syncing {} to pod {}", self.root.display(), target);
-        self.batch(remote, &mut manifest, true).await?;
+        self.batch(remote, pods, &mut manifest, true).await?;
         if once {
             return Ok(Served::Done);
         }
@@ -188,7 +188,7 @@ impl Session {
                     }
                     // Everything that arrived meanwhile is part of this batch.
                     while watcher.changes.try_recv().is_ok() {}
-                    self.batch(remote, &mut manifest, false).await?;
+                    self.batch(remote, pods, &mut manifest, false).await?;
                 }
                 changed = pods.changed() => {
                     if changed.is_err() || pod_is_gone(pods, target) {
@@ -204,6 +204,7 @@ impl Session {
     async fn batch(
         &mut self,
         remote: &Remote,
+        pods: &mut Pods,
         manifest: &mut Manifest,
         first: bool,
     ) -> Result<(), SyncError> {
@@ -245,7 +246,14 @@ impl Session {
         let counter = bar.clone();
         let packer =
             tokio::task::spawn_blocking(move || pack(batch, sender, |bytes| counter.inc(bytes)));
-        let applied = remote.apply(stream).await;
+        // A deleted pod's exec stream can stay open until its container is
+        // killed; the pod watch knows sooner.
+        let applied = tokio::select! {
+            applied = remote.apply(stream) => applied,
+            () = wait_gone(pods, &remote.target) => Err(SyncError::Stream {
+                pod: remote.target.name.clone(),
+            }),
+        };
         let packed = packer.await.map_err(|err| internal(remote, err))?;
         bar.finish_and_clear();
         applied?;
@@ -334,6 +342,15 @@ async fn gone_soon(pods: &mut Pods, target: &Target) -> bool {
         match tokio::time::timeout_at(deadline, pods.changed()).await {
             Ok(Ok(())) => {}
             _ => return false,
+        }
+    }
+}
+
+/// Returns once `target` is no longer the Ready dev pod.
+async fn wait_gone(pods: &mut Pods, target: &Target) {
+    while !pod_is_gone(pods, target) {
+        if pods.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
