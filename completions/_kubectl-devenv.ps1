@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List what kubectl-devenv manages in the cluster')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that images have variants for the nodes'' architectures, or (--isolation) that the stack is isolated')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to the stack''s components, following their Ready pods')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)')
             [CompletionResult]::new('credentials', 'credentials', [CompletionResultType]::ParameterValue, 'Print a database component''s generated credentials (never printed elsewhere)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a local command against the stack: forwards, and the dev pod''s environment pointed at them')
             [CompletionResult]::new('env', 'env', [CompletionResultType]::ParameterValue, 'Print the dev pod''s environment pointed at local forwards (-o dotenv, shell, json or yaml)')
@@ -276,6 +277,28 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kubectl-devenv;sync' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in devenv.yaml, else the only one with a dev pod)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The name of the kubeconfig user to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace scope for this request')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Upload what the pod lacks, then exit instead of watching')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'kubectl-devenv;credentials' {
             [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one with this component)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
@@ -387,6 +410,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List what kubectl-devenv manages in the cluster')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that images have variants for the nodes'' architectures, or (--isolation) that the stack is isolated')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to the stack''s components, following their Ready pods')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)')
             [CompletionResult]::new('credentials', 'credentials', [CompletionResultType]::ParameterValue, 'Print a database component''s generated credentials (never printed elsewhere)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a local command against the stack: forwards, and the dev pod''s environment pointed at them')
             [CompletionResult]::new('env', 'env', [CompletionResultType]::ParameterValue, 'Print the dev pod''s environment pointed at local forwards (-o dotenv, shell, json or yaml)')
@@ -420,6 +444,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;help;forward' {
+            break
+        }
+        'kubectl-devenv;help;sync' {
             break
         }
         'kubectl-devenv;help;credentials' {

@@ -55,6 +55,9 @@ _kubectl_devenv() {
             kubectl_devenv,status)
                 cmd="kubectl_devenv__subcmd__status"
                 ;;
+            kubectl_devenv,sync)
+                cmd="kubectl_devenv__subcmd__sync"
+                ;;
             kubectl_devenv,up)
                 cmd="kubectl_devenv__subcmd__up"
                 ;;
@@ -100,6 +103,9 @@ _kubectl_devenv() {
             kubectl_devenv__subcmd__help,status)
                 cmd="kubectl_devenv__subcmd__help__subcmd__status"
                 ;;
+            kubectl_devenv__subcmd__help,sync)
+                cmd="kubectl_devenv__subcmd__help__subcmd__sync"
+                ;;
             kubectl_devenv__subcmd__help,up)
                 cmd="kubectl_devenv__subcmd__help__subcmd__up"
                 ;;
@@ -113,7 +119,7 @@ _kubectl_devenv() {
 
     case "${cmd}" in
         kubectl_devenv)
-            opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version up init down logs shell version status check forward credentials run env open completion help"
+            opts="-n -o -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version up init down logs shell version status check forward sync credentials run env open completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -543,7 +549,7 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__help)
-            opts="up init down logs shell version status check forward credentials run env open completion help"
+            opts="up init down logs shell version status check forward sync credentials run env open completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,6 +731,20 @@ _kubectl_devenv() {
             return 0
             ;;
         kubectl_devenv__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl_devenv__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1091,6 +1111,68 @@ _kubectl_devenv() {
                 return 0
             fi
             case "${prev}" in
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml dotenv shell" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml dotenv shell" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl_devenv__subcmd__sync)
+            opts="-f -n -o -v -h -V --file --stack --once --kubeconfig --context --cluster --user --namespace --request-timeout --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --stack)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

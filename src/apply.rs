@@ -55,6 +55,7 @@ pub async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
         Object::Service(o) => namespaced(cluster, "services", o).await,
         Object::Deployment(o) => namespaced(cluster, "deployments", o).await,
         Object::StatefulSet(o) => namespaced(cluster, "statefulsets", o).await,
+        Object::PersistentVolumeClaim(o) => namespaced(cluster, "persistentvolumeclaims", o).await,
     }
 }
 

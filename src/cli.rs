@@ -46,6 +46,8 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Forward local ports to the stack's components, following their Ready pods
     Forward(commands::forward::ForwardArgs),
+    /// Upload local code into the dev pod and keep it in sync (one-way; local files are never changed)
+    Sync(commands::sync::SyncArgs),
     /// Print a database component's generated credentials (never printed elsewhere)
     Credentials(commands::credentials::CredentialsArgs),
     /// Run a local command against the stack: forwards, and the dev pod's environment pointed at them

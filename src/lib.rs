@@ -19,6 +19,7 @@ pub mod registry;
 pub mod render;
 pub mod spec;
 pub mod stack;
+pub mod sync;
 pub mod wait;
 pub mod wizard;
 
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => commands::run::run(global, args).await,
         Command::Env(args) => commands::env::run(global, args).await,
         Command::Open(args) => commands::open::run(global, args).await,
+        Command::Sync(args) => commands::sync::run(global, args).await,
         Command::Completion(args) => commands::completion::run(args),
     }
 }

@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
-    StatefulSetSpec,
+    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet,
+    StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HostPathVolumeSource, Namespace, NodeAffinity, NodeSelector,
     NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
+    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
@@ -48,6 +48,10 @@ pub const CODE_DIR: &str = "/var/www/html";
 pub const DOCROOT_ENV: &str = "DEVENV_DOCROOT";
 /// The name of the dev pod's HTTP port, on its container and its Service.
 pub const HTTP_PORT_NAME: &str = "http";
+/// The dev pod's PersistentVolumeClaim for synced code (`sync.persist`).
+pub const CODE_CLAIM: &str = "dev-code";
+/// The dev pod's volume that holds the code (synced, or the node's `codePath`).
+pub const CODE_VOLUME: &str = "code";
 
 /// component name -> Secret key -> value.
 pub type Credentials = BTreeMap<String, BTreeMap<String, String>>;
@@ -97,6 +101,7 @@ pub enum Object {
     Service(Service),
     Deployment(Deployment),
     StatefulSet(StatefulSet),
+    PersistentVolumeClaim(PersistentVolumeClaim),
 }
 
 impl Object {
@@ -109,6 +114,7 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::Deployment(o) => &o.metadata,
             Object::StatefulSet(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
         }
     }
 
@@ -121,6 +127,7 @@ impl Object {
             Object::Service(_) => "Service",
             Object::Deployment(_) => "Deployment",
             Object::StatefulSet(_) => "StatefulSet",
+            Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
         }
     }
 
@@ -167,8 +174,50 @@ pub fn render(spec: &Spec, credentials: &Credentials, storage: &StoragePlan) -> 
     if let Some(port) = spec.dev.http_port {
         objects.push(Object::Service(dev_service(spec, port)));
     }
-    objects.push(Object::Deployment(dev_pod(spec)));
+    let code_storage = code_storage(spec, storage.default);
+    if let CodeStorage::Claim(claim) = &code_storage {
+        objects.push(Object::PersistentVolumeClaim((**claim).clone()));
+    }
+    objects.push(Object::Deployment(dev_pod(spec, &code_storage)));
     objects
+}
+
+/// What holds the dev pod's code.
+enum CodeStorage {
+    /// The node's directory (`codePath`).
+    Host(String),
+    /// An emptyDir that `sync` fills, with its optional size limit.
+    Empty(Option<String>),
+    /// `sync.persist` on a cluster with a default StorageClass.
+    Claim(Box<PersistentVolumeClaim>),
+}
+
+/// `sync.persist` follows the databases' rule: without a default
+/// StorageClass (`StorageMode::Ephemeral`) a claim would stay Pending forever.
+fn code_storage(spec: &Spec, mode: StorageMode) -> CodeStorage {
+    if let Some(path) = &spec.dev.code_path {
+        return CodeStorage::Host(path.display().to_string());
+    }
+    let sync = &spec.dev.sync;
+    if !sync.persist || mode == StorageMode::Ephemeral {
+        return CodeStorage::Empty(sync.size.clone());
+    }
+    let size = sync
+        .size
+        .clone()
+        .unwrap_or_else(|| crate::spec::DEFAULT_CODE_SIZE.to_owned());
+    CodeStorage::Claim(Box::new(PersistentVolumeClaim {
+        metadata: meta(spec, CODE_CLAIM, &spec.dev_namespace, DEV_COMPONENT),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(size))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
 }
 
 /// The dev pod's web server, so that `forward dev` and `open` find it like
@@ -604,7 +653,7 @@ fn generic_pod(spec: &Spec, component: &Component, generic: &Generic) -> PodSpec
     pod
 }
 
-fn dev_pod(spec: &Spec) -> Deployment {
+fn dev_pod(spec: &Spec, code: &CodeStorage) -> Deployment {
     let php = catalog::php();
     let labels = stack_labels(spec, DEV_COMPONENT);
     let mut container = container(DEV_COMPONENT, &spec.dev.image, php, &spec.dev.resources);
@@ -617,7 +666,16 @@ fn dev_pod(spec: &Spec) -> Deployment {
         });
     }
     container.env = (!env.is_empty()).then_some(env);
-    container.working_dir = Some(CODE_DIR.to_owned());
+    let code_dir = match code {
+        CodeStorage::Host(_) => CODE_DIR,
+        _ => spec.dev.sync.remote_path.as_str(),
+    };
+    container.working_dir = Some(code_dir.to_owned());
+    container.volume_mounts = Some(vec![VolumeMount {
+        name: CODE_VOLUME.to_owned(),
+        mount_path: code_dir.to_owned(),
+        ..Default::default()
+    }]);
     if let (Some(port), Some(ports)) = (spec.dev.http_port, container.ports.as_mut()) {
         ports.push(ContainerPort {
             name: Some(HTTP_PORT_NAME.to_owned()),
@@ -627,28 +685,46 @@ fn dev_pod(spec: &Spec) -> Deployment {
         });
     }
     let mut pod = pod_spec(spec, spec.dev.user, spec.dev.group, container);
-    if let Some(code) = &spec.dev.code_path {
-        pod.volumes = Some(vec![Volume {
-            name: "code".to_owned(),
-            host_path: Some(HostPathVolumeSource {
-                path: code.display().to_string(),
+    pod.affinity = spec.dev.code_path_node.as_deref().map(on_node);
+    // fsGroup (the pod's group) owns the emptyDir or claim, so the pod's
+    // non-root UID can write the code `sync` extracts.
+    pod.volumes = Some(vec![Volume {
+        name: CODE_VOLUME.to_owned(),
+        host_path: match code {
+            CodeStorage::Host(path) => Some(HostPathVolumeSource {
+                path: path.clone(),
                 type_: Some("Directory".to_owned()),
             }),
-            ..Default::default()
-        }]);
-        pod.containers[0].volume_mounts = Some(vec![VolumeMount {
-            name: "code".to_owned(),
-            mount_path: CODE_DIR.to_owned(),
-            ..Default::default()
-        }]);
-        pod.affinity = spec.dev.code_path_node.as_deref().map(on_node);
-    }
+            _ => None,
+        },
+        empty_dir: match code {
+            CodeStorage::Empty(limit) => Some(EmptyDirVolumeSource {
+                size_limit: limit.clone().map(Quantity),
+                ..Default::default()
+            }),
+            _ => None,
+        },
+        persistent_volume_claim: match code {
+            CodeStorage::Claim(_) => Some(PersistentVolumeClaimVolumeSource {
+                claim_name: CODE_CLAIM.to_owned(),
+                ..Default::default()
+            }),
+            _ => None,
+        },
+        ..Default::default()
+    }]);
     generic::mount_files(&mut pod, DEV_COMPONENT, &spec.dev.files);
     Deployment {
         metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
         spec: Some(DeploymentSpec {
             replicas: Some(1),
             revision_history_limit: Some(2),
+            // A ReadWriteOnce claim cannot be mounted by the next pod on
+            // another node while the old one holds it.
+            strategy: matches!(code, CodeStorage::Claim(_)).then(|| DeploymentStrategy {
+                type_: Some("Recreate".to_owned()),
+                ..Default::default()
+            }),
             selector: LabelSelector {
                 match_labels: Some(labels.clone()),
                 ..Default::default()
@@ -1194,6 +1270,84 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(volumes[0].host_path.as_ref().unwrap().path, "/srv/app");
+    }
+
+    fn dev_pod_of(objects: &[Object]) -> (PodSpec, Option<DeploymentStrategy>) {
+        let Object::Deployment(pod) = find(objects, "Deployment", "dev", "dev") else {
+            unreachable!()
+        };
+        let spec = pod.spec.clone().unwrap();
+        (spec.template.spec.unwrap(), spec.strategy)
+    }
+
+    #[test]
+    fn synced_code_lives_on_an_empty_dir_or_a_claim() {
+        let plain = spec_with("[{kind: redis}]", "");
+        let objects = render(
+            &plain,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let (pod, strategy) = dev_pod_of(&objects);
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert!(volume.empty_dir.is_some());
+        assert!(strategy.is_none());
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
+        assert_eq!(
+            (mount.name.as_str(), mount.mount_path.as_str()),
+            (CODE_VOLUME, CODE_DIR)
+        );
+        assert_eq!(pod.security_context.as_ref().unwrap().fs_group, Some(82));
+        assert!(!objects.iter().any(|o| o.kind() == "PersistentVolumeClaim"));
+
+        let persist = spec_with(
+            "[{kind: redis}]",
+            "  dev: {sync: {persist: true, remotePath: /app}}\n",
+        );
+        let objects = render(
+            &persist,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let Object::PersistentVolumeClaim(claim) =
+            find(&objects, "PersistentVolumeClaim", "dev", CODE_CLAIM)
+        else {
+            unreachable!()
+        };
+        let requests = claim.spec.as_ref().unwrap().resources.as_ref().unwrap();
+        assert_eq!(requests.requests.as_ref().unwrap()["storage"].0, "2Gi");
+        assert_eq!(
+            claim.metadata.labels.as_ref().unwrap()[labels::STACK],
+            "shop"
+        );
+        let (pod, strategy) = dev_pod_of(&objects);
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(
+            volume.persistent_volume_claim.as_ref().unwrap().claim_name,
+            CODE_CLAIM
+        );
+        assert_eq!(strategy.unwrap().type_.as_deref(), Some("Recreate"));
+        let container = &pod.containers[0];
+        assert_eq!(container.working_dir.as_deref(), Some("/app"));
+        assert_eq!(
+            container.volume_mounts.as_ref().unwrap()[0].mount_path,
+            "/app"
+        );
+        let position = |kind: &str| objects.iter().position(|o| o.kind() == kind).unwrap();
+        assert!(position("PersistentVolumeClaim") < position("Deployment"));
+
+        // Without a default StorageClass the claim would never bind.
+        let objects = render(
+            &persist,
+            &Credentials::new(),
+            &StoragePlan::uniform(StorageMode::Ephemeral),
+        );
+        assert!(
+            dev_pod_of(&objects).0.volumes.unwrap()[0]
+                .empty_dir
+                .is_some()
+        );
+        assert!(!objects.iter().any(|o| o.kind() == "PersistentVolumeClaim"));
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct DevPod {
     /// The UID/GID of the image's account (the dev image's or the php kind's).
     pub user: i64,
     pub group: i64,
+    /// The code volume `kubectl devenv sync` uploads into (unused with `code_path`).
+    pub sync: CodeSync,
 }
 
 /// The HTTP port `image` serves on without an explicit `httpPort:`: the dev
@@ -97,6 +99,38 @@ pub fn default_http_port(image: &str) -> Option<u16> {
     let dev = catalog::php().dev.as_ref()?;
     let tag = image.strip_prefix(dev.image.as_str())?.strip_prefix(':')?;
     (!tag.is_empty()).then_some(dev.http_port)
+}
+
+/// `spec.dev.sync`: where `kubectl devenv sync` puts the code, what it leaves
+/// out, and whether the code volume outlives the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeSync {
+    /// The local directory, relative to devenv.yaml's; `None` is that directory.
+    pub local_path: Option<PathBuf>,
+    /// The code directory in the dev pod (the code volume's mount path).
+    pub remote_path: String,
+    /// Extra excludes, in gitignore syntax, relative to the local directory.
+    pub excludes: Vec<String>,
+    /// A PersistentVolumeClaim instead of an emptyDir, so the code survives a
+    /// pod replacement and a resync sends only what changed.
+    pub persist: bool,
+    /// The claim's size with `persist`, else the emptyDir's limit (none by default).
+    pub size: Option<String>,
+}
+
+/// The claim size when `persist` gives none: a PHP tree with vendor/ fits.
+pub const DEFAULT_CODE_SIZE: &str = "2Gi";
+
+impl Default for CodeSync {
+    fn default() -> Self {
+        Self {
+            local_path: None,
+            remote_path: crate::render::CODE_DIR.to_owned(),
+            excludes: Vec::new(),
+            persist: false,
+            size: None,
+        }
+    }
 }
 
 /// One component of the test stack.
@@ -354,6 +388,9 @@ impl Spec {
         }
         out += &depends_on_yaml(&self.dev.depends_on, "    ");
         out += &generic::files_yaml(&self.dev.files, "    ");
+        if self.dev.sync != CodeSync::default() {
+            out += &sync_yaml(&self.dev.sync);
+        }
         out += "  components:\n";
         for component in &self.components {
             out += &format!("    - kind: {}\n", component.kind);
@@ -419,6 +456,27 @@ fn resources_yaml(resources: &Resources, indent: &str) -> String {
         resources.limits.cpu,
         resources.limits.memory
     )
+}
+
+fn sync_yaml(sync: &CodeSync) -> String {
+    let mut out = "    sync:\n".to_owned();
+    if let Some(path) = &sync.local_path {
+        out += &format!("      localPath: {}\n", quote(&path.display().to_string()));
+    }
+    out += &format!("      remotePath: {}\n", quote(&sync.remote_path));
+    if !sync.excludes.is_empty() {
+        out += &format!(
+            "      excludes: {}\n",
+            serde_json::to_string(&sync.excludes).expect("strings always encode")
+        );
+    }
+    if sync.persist {
+        out += "      persist: true\n";
+    }
+    if let Some(size) = &sync.size {
+        out += &format!("      size: {size}\n");
+    }
+    out
 }
 
 fn quote(text: &str) -> String {
@@ -548,6 +606,23 @@ struct FileDev {
     docroot: Option<Spanned<String>>,
     #[serde(default)]
     http_port: Option<Spanned<u16>>,
+    #[serde(default)]
+    sync: Option<Spanned<FileSync>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileSync {
+    #[serde(default)]
+    local_path: Option<Spanned<String>>,
+    #[serde(default)]
+    remote_path: Option<Spanned<String>>,
+    #[serde(default)]
+    excludes: Vec<Spanned<String>>,
+    #[serde(default)]
+    persist: bool,
+    #[serde(default)]
+    size: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -874,6 +949,7 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         files: None,
         docroot: None,
         http_port: None,
+        sync: None,
     });
     let version = check_version(php, dev.version.as_ref())?;
     let image = match (&dev.image, php.dev_image_for(&version)) {
@@ -939,6 +1015,16 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         None => php.resources.clone(),
     };
     let files = generic::validate_files(dev.files.map(|f| f.value).unwrap_or_default())?;
+    let sync = match dev.sync {
+        None => CodeSync::default(),
+        Some(sync) if code_path.is_some() => {
+            return Err((
+                sync.referenced,
+                "`sync` and `codePath` exclude each other: codePath mounts the code from the node, sync uploads it into the pod".to_owned(),
+            ));
+        }
+        Some(sync) => validate_sync(sync.value)?,
+    };
     Ok(DevPod {
         version,
         image,
@@ -951,6 +1037,74 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         http_port,
         user,
         group,
+        sync,
+    })
+}
+
+fn validate_sync(sync: FileSync) -> Result<CodeSync, Invalid> {
+    let local_path = match sync.local_path {
+        Some(path) if path.value.trim().is_empty() => {
+            return Err((path.referenced, "sync.localPath is empty".to_owned()));
+        }
+        Some(path) => Some(PathBuf::from(path.value)),
+        None => None,
+    };
+    let remote_path = match sync.remote_path {
+        None => crate::render::CODE_DIR.to_owned(),
+        Some(path) => {
+            let value = path.value.trim_end_matches('/');
+            let problem = if !path.value.starts_with('/') {
+                Some("it must be absolute")
+            } else if value.is_empty() {
+                Some("it cannot be the root directory")
+            } else if value.split('/').any(|part| part == ".." || part == ".") {
+                Some("it cannot contain `.` or `..`")
+            } else if value.contains(':') {
+                Some("Kubernetes mount paths cannot contain `:`")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err((
+                    path.referenced,
+                    format!("invalid sync.remotePath \"{}\": {problem}", path.value),
+                ));
+            }
+            value.to_owned()
+        }
+    };
+    let mut excludes = Vec::new();
+    for pattern in sync.excludes {
+        if let Err(err) = ignore::gitignore::GitignoreBuilder::new("/")
+            .add_line(None, &pattern.value)
+            .and_then(|builder| builder.build())
+        {
+            return Err((
+                pattern.referenced,
+                format!("invalid sync exclude \"{}\": {err}", pattern.value),
+            ));
+        }
+        excludes.push(pattern.value);
+    }
+    let size = match sync.size {
+        None => None,
+        Some(size) if memory_bytes(&size.value).is_some() => Some(size.value),
+        Some(size) => {
+            return Err((
+                size.referenced,
+                format!(
+                    "invalid sync.size \"{}\" (examples: 512Mi, 5Gi)",
+                    size.value
+                ),
+            ));
+        }
+    };
+    Ok(CodeSync {
+        local_path,
+        remote_path,
+        excludes,
+        persist: sync.persist,
+        size,
     })
 }
 
@@ -1629,6 +1783,72 @@ spec:
         assert_eq!(
             err,
             "devenv.yaml:6:23: web sits in front of php: add a php component to the stack"
+        );
+    }
+
+    const SYNCED: &str = r#"
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata: {name: shop}
+spec:
+  dev:
+    sync:
+      localPath: app
+      remotePath: /srv/app/
+      excludes: ["vendor/", "*.log", "!keep.log"]
+      persist: true
+      size: 5Gi
+  components: [{kind: redis}]
+"#;
+
+    #[test]
+    fn sync_settings_round_trip_through_the_writer() {
+        let spec = parse(SYNCED, "devenv.yaml").unwrap();
+        let sync = &spec.dev.sync;
+        assert_eq!(sync.local_path.as_deref(), Some(Path::new("app")));
+        assert_eq!(sync.remote_path, "/srv/app", "a trailing slash is dropped");
+        assert_eq!(sync.excludes, ["vendor/", "*.log", "!keep.log"]);
+        assert!(sync.persist);
+        assert_eq!(sync.size.as_deref(), Some("5Gi"));
+        assert_eq!(parse(&spec.to_yaml(), "again").unwrap(), spec);
+        let plain = parse(PLACED, "devenv.yaml").unwrap();
+        assert_eq!(plain.dev.sync, CodeSync::default());
+        assert!(!plain.to_yaml().contains("sync:"));
+    }
+
+    #[test]
+    fn sync_mistakes_are_located() {
+        let relative = SYNCED.replace("/srv/app/", "srv/app");
+        assert_eq!(
+            error_of(&relative),
+            "devenv.yaml:9:19: invalid sync.remotePath \"srv/app\": it must be absolute"
+        );
+        let root = SYNCED.replace("/srv/app/", "/");
+        assert!(error_of(&root).contains("cannot be the root directory"));
+        let dots = SYNCED.replace("/srv/app/", "/srv/../etc");
+        assert!(error_of(&dots).contains("cannot contain `.` or `..`"));
+        let pattern = SYNCED.replace("\"*.log\"", "\"{a\"");
+        assert!(
+            error_of(&pattern).starts_with("devenv.yaml:10:29: invalid sync exclude \"{a\""),
+            "{}",
+            error_of(&pattern)
+        );
+        let size = SYNCED.replace("5Gi", "lots");
+        assert_eq!(
+            error_of(&size),
+            "devenv.yaml:12:13: invalid sync.size \"lots\" (examples: 512Mi, 5Gi)"
+        );
+        let unknown = SYNCED.replace("persist: true", "persistent: true");
+        assert!(
+            error_of(&unknown).contains("persistent"),
+            "{}",
+            error_of(&unknown)
+        );
+        let both = SYNCED.replace("    sync:", "    codePath: /src\n    sync:");
+        assert!(
+            error_of(&both).contains("`sync` and `codePath` exclude each other"),
+            "{}",
+            error_of(&both)
         );
     }
 

@@ -13,5 +13,6 @@ pub mod open;
 pub mod run;
 pub mod shell;
 pub mod status;
+pub mod sync;
 pub mod up;
 pub mod version;

@@ -161,8 +161,27 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
             "Stack \"{}\" is ready: dev pod in namespace \"{}\", test stack in \"{}\".",
             spec.name, spec.dev_namespace, spec.test_namespace
         );
+        if let Some(hint) = sync_hint(&spec) {
+            eprintln!("{hint}");
+        }
     }
     Ok(())
+}
+
+/// Without `codePath` the dev pod starts with an empty code directory.
+pub fn sync_hint(spec: &Spec) -> Option<String> {
+    if spec.dev.code_path.is_some() {
+        return None;
+    }
+    let stack_flag = if spec.name == spec::DEFAULT_STACK {
+        String::new()
+    } else {
+        format!(" --stack {}", spec.name)
+    };
+    Some(format!(
+        "The code directory {} is empty: `kubectl devenv sync{stack_flag}` uploads your code and keeps it in sync.",
+        spec.dev.sync.remote_path
+    ))
 }
 
 /// The spec to apply and whether the user already confirmed it (in the wizard).
@@ -689,6 +708,12 @@ async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
         .filter(|c| plan.mode_for(&c.name) == render::StorageMode::Ephemeral)
         .map(|c| c.name.as_str())
         .collect();
+    if spec.dev.sync.persist && default_mode == render::StorageMode::Ephemeral {
+        eprintln!(
+            "Warning: the cluster has no default StorageClass; sync.persist falls back to an emptyDir, \
+             so the synced code is uploaded again when the dev pod is replaced"
+        );
+    }
     if !ephemeral.is_empty() {
         eprintln!(
             "Warning: the cluster has no default StorageClass; {} keep{} data in emptyDir volumes, \
@@ -924,6 +949,20 @@ mod tests {
             "kubectl devenv forward mysql --stack shop"
         );
         assert_eq!(rows[1].component, "dev");
+        assert_eq!(
+            sync_hint(&spec).as_deref(),
+            Some(
+                "The code directory /var/www/html is empty: `kubectl devenv sync --stack shop` uploads your code and keeps it in sync."
+            )
+        );
+        let mounted = Draft {
+            code_path: Some("/src".into()),
+            components: vec![("redis".into(), None)],
+            ..Draft::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(sync_hint(&mounted), None);
     }
 
     #[test]

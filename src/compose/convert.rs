@@ -165,6 +165,9 @@ fn dev_pod_with(
         docroot: None,
         user,
         group,
+        // A relative code mount is `sync`'s default: devenv.yaml's directory
+        // (where the Compose file is) into the code directory.
+        sync: spec::CodeSync::default(),
     }
 }
 
