@@ -472,29 +472,40 @@ async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration) -> 
     Ok(())
 }
 
+/// The cluster's nodes, or `None` when RBAC refuses the list: the checks
+/// that need them then only warn (`warn` says what went unchecked).
+async fn nodes_or_warn(cluster: &Cluster, warn: impl FnOnce(&Error)) -> Result<Option<Vec<Node>>> {
+    let api: Api<Node> = Api::all(cluster.client.clone());
+    match cluster
+        .call(
+            Action::new("list", "nodes"),
+            api.list(&ListParams::default()),
+        )
+        .await
+    {
+        Ok(list) => Ok(Some(list.items)),
+        Err(err) if err.is_forbidden() => {
+            warn(&err);
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Refuses a target architecture no node has: the pods would never be
 /// scheduled. Without permission to list nodes, only warns.
 async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     let Some(arch) = spec.target_arch else {
         return Ok(());
     };
-    let nodes: Api<Node> = Api::all(cluster.client.clone());
-    let list = match cluster
-        .call(
-            Action::new("list", "nodes"),
-            nodes.list(&ListParams::default()),
-        )
-        .await
-    {
-        Ok(list) => list,
-        Err(err) if err.is_forbidden() => {
-            eprintln!("Warning: cannot list nodes to check for {arch} nodes: {err}");
-            return Ok(());
-        }
-        Err(err) => return Err(err),
+    let Some(nodes) = nodes_or_warn(cluster, |err| {
+        eprintln!("Warning: cannot list nodes to check for {arch} nodes: {err}");
+    })
+    .await?
+    else {
+        return Ok(());
     };
-    let arches: std::collections::BTreeSet<String> =
-        list.items.iter().map(node_architecture).collect();
+    let arches: std::collections::BTreeSet<String> = nodes.iter().map(node_architecture).collect();
     if arches.contains(arch.as_str()) {
         return Ok(());
     }
@@ -518,26 +529,19 @@ async fn pin_code_path(cluster: &Cluster, spec: &Spec) -> Result<Spec> {
     let Some(path) = spec.dev.code_path.clone() else {
         return Ok(spec);
     };
-    let nodes: Api<Node> = Api::all(cluster.client.clone());
-    let list = match cluster
-        .call(
-            Action::new("list", "nodes"),
-            nodes.list(&ListParams::default()),
-        )
-        .await
-    {
-        Ok(list) => list.items,
-        Err(err) if err.is_forbidden() => {
-            if spec.dev.code_path_node.is_none() {
-                eprintln!(
-                    "Warning: cannot list nodes to find the one that has {}: {err}; \
-                     the dev pod may land on a node without it (set --code-path-node)",
-                    path.display()
-                );
-            }
-            return Ok(spec);
+    let named = spec.dev.code_path_node.is_some();
+    let Some(list) = nodes_or_warn(cluster, |err| {
+        if !named {
+            eprintln!(
+                "Warning: cannot list nodes to find the one that has {}: {err}; \
+                 the dev pod may land on a node without it (set --code-path-node)",
+                path.display()
+            );
         }
-        Err(err) => return Err(err),
+    })
+    .await?
+    else {
+        return Ok(spec);
     };
     let candidates = code_path_candidates(&list, &spec);
     match &spec.dev.code_path_node {
