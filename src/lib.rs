@@ -3,10 +3,9 @@
 //! The binary is a thin shell over [`run`]; everything that can be tested
 //! without a cluster (rendering, parsing, validation) is pure and lives here.
 
-pub mod apply;
 pub mod catalog;
 pub mod cli;
-pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod compose;
 pub mod error;
@@ -18,9 +17,9 @@ pub mod output;
 pub mod registry;
 pub mod render;
 pub mod spec;
-pub mod stack;
+
 pub mod sync;
-pub mod wait;
+
 pub mod wizard;
 
 use cli::{Cli, Command};

@@ -14,7 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::{Action, Error, Result};
 use crate::registry::gate::{arches_of, node_architectures};
 use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};

@@ -29,7 +29,7 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use crate::cli::{Cli, GlobalArgs};
-use crate::client::{Cluster, load_kubeconfig};
+use crate::cluster::{Cluster, load_kubeconfig};
 use crate::error::{Action, Error, Result};
 use crate::{catalog, labels, spec};
 

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::error::{Error, Result};
-use crate::{output, stack};
+use crate::output;
 
 #[derive(Debug, Args)]
 pub struct CredentialsArgs {

@@ -19,11 +19,12 @@ use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::cli::{GlobalArgs, parse_duration};
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::commands::up::interactive;
 use crate::error::{Action, Error, Result, humanize};
 use crate::render::RETAIN;
-use crate::{labels, spec, stack, wizard};
+use crate::{labels, spec, wizard};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {

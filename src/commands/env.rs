@@ -10,11 +10,12 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::commands::forward::{self, ComponentService};
 use crate::error::{Action, Error, Result};
 use crate::localenv::{self, Endpoint, LocalVar, PodVar, Source};
-use crate::{labels, output, spec, stack};
+use crate::{labels, output, spec};
 
 /// Where forwards listen, and so where the rewritten variables point.
 pub const LOCAL_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

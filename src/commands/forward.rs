@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::client::{Cluster, within};
+use crate::cluster::{Cluster, within};
 use crate::error::{Action, Error, Result};
 use crate::forward::clients::client_command;
 use crate::forward::listener::Forward;

@@ -23,11 +23,12 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
+use crate::cluster::wait::{self, When, diagnose};
 use crate::error::{Action, Error, Result, humanize};
 use crate::render::{NETWORK_POLICY, ROLE};
-use crate::wait::{self, When, diagnose};
-use crate::{labels, output, spec, stack};
+use crate::{labels, output, spec};
 
 /// The probe pods' account: `nobody`, which every image can run as.
 const PROBE_USER: i64 = 65534;

@@ -11,9 +11,9 @@ use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::{GlobalArgs, parse_duration};
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::error::{Action, Error, Result};
-use crate::stack;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {

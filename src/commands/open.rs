@@ -7,12 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::commands::forward::{self, PlannedPort, StopSignal};
 use crate::error::{Error, Result};
 use crate::forward::ports::LocalPort;
 use crate::forward::tunnel::Protocol;
-use crate::{render, spec, stack};
+use crate::{render, spec};
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {

@@ -12,13 +12,14 @@ use std::process::ExitStatus;
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::commands::env::{DevEnvironment, LOCAL_ADDRESS};
 use crate::commands::forward::{self, PlannedPort};
 use crate::error::{Error, Result};
 use crate::forward::ports::{self, LocalPort};
 use crate::forward::tunnel::Protocol;
-use crate::{localenv, stack};
+use crate::localenv;
 
 /// Laravel's cached configuration: with it, `env()` no longer reads the environment.
 const LARAVEL_CONFIG_CACHE: &str = "bootstrap/cache/config.php";

@@ -14,9 +14,10 @@ use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::error::{Action, Error, Result};
-use crate::{spec, stack};
+use crate::spec;
 
 /// What runs when no command is given: bash where the image has it, else sh.
 const LOGIN_SHELL: [&str; 3] = [

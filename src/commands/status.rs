@@ -12,7 +12,8 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::nodes;
 use crate::error::{Action, Error, Result};
 use crate::{labels, output};
 
@@ -178,7 +179,7 @@ async fn node_architectures(cluster: &Cluster) -> Option<BTreeMap<String, String
         Ok(list) => Some(
             list.items
                 .iter()
-                .map(|node| (node.name_any(), node_architecture(node)))
+                .map(|node| (node.name_any(), nodes::architecture(node)))
                 .collect(),
         ),
         Err(err) => {
@@ -186,21 +187,6 @@ async fn node_architectures(cluster: &Cluster) -> Option<BTreeMap<String, String
             None
         }
     }
-}
-
-/// The `kubernetes.io/arch` label, else what the kubelet reported.
-pub fn node_architecture(node: &Node) -> String {
-    node.labels()
-        .get("kubernetes.io/arch")
-        .cloned()
-        .or_else(|| {
-            node.status
-                .as_ref()?
-                .node_info
-                .as_ref()
-                .map(|i| i.architecture.clone())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 struct Workload {
@@ -369,7 +355,7 @@ mod tests {
     fn architecture_prefers_the_label() {
         let mut node = Node::default();
         node.metadata.labels = Some([("kubernetes.io/arch".into(), "arm64".into())].into());
-        assert_eq!(node_architecture(&node), "arm64");
-        assert_eq!(node_architecture(&Node::default()), "unknown");
+        assert_eq!(nodes::architecture(&node), "arm64");
+        assert_eq!(nodes::architecture(&Node::default()), "unknown");
     }
 }

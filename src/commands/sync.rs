@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::spec;
 use crate::sync::session::{self, Options};

@@ -16,12 +16,13 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, parse_duration};
-use crate::client::Cluster;
-use crate::commands::status::node_architecture;
+use crate::cluster::Cluster;
+use crate::cluster::nodes;
+use crate::cluster::{apply, stack, wait};
 use crate::error::{Action, Error, Result, humanize};
 use crate::render::{self, Credentials, StoragePlan};
 use crate::spec::{self, Arch, DEV_COMPONENT, Draft, Spec};
-use crate::{apply, catalog, labels, output, stack, wait, wizard};
+use crate::{catalog, labels, output, wizard};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -505,7 +506,8 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     else {
         return Ok(());
     };
-    let arches: std::collections::BTreeSet<String> = nodes.iter().map(node_architecture).collect();
+    let arches: std::collections::BTreeSet<String> =
+        nodes.iter().map(nodes::architecture).collect();
     if arches.contains(arch.as_str()) {
         return Ok(());
     }

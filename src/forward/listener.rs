@@ -15,7 +15,7 @@ use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
 use super::standby::Standbys;
 use super::tunnel::{self, Protocol, Traffic, Tunnel};
-use crate::client::within;
+use crate::cluster::within;
 use crate::error::humanize;
 
 /// Keepalive frames on every open stream, well inside the 5-minute kubelet

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::pods::PodSet;
 use super::spdy;
 use super::tunnel::Upgrade;
-use crate::client::within;
+use crate::cluster::within;
 
 /// Older standbys are dropped rather than used: well inside any streaming
 /// idle timeout (5 minutes on CIS-hardened nodes), and short enough that

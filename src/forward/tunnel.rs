@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
 use super::{spdy, websocket};
-use crate::client::root_cause;
+use crate::cluster::root_cause;
 
 /// The connection to the API server once it has switched protocols.
 pub type Upgrade = TokioIo<Upgraded>;

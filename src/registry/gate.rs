@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::platform::{Arch, parse_arch_list};
 use super::reference::normalize;
 use super::{ImageCheck, RegistryOptions, check_images};
-use crate::client::Cluster;
-use crate::commands::status::node_architecture;
+use crate::cluster::Cluster;
+use crate::cluster::nodes;
 use crate::error::{Action, Error, Result};
 
 /// What the images must provide, and why.
@@ -173,7 +173,7 @@ pub async fn node_architectures(cluster: &Cluster) -> Result<BTreeMap<String, us
         .await?;
     let mut counts = BTreeMap::new();
     for node in &list.items {
-        *counts.entry(node_architecture(node)).or_insert(0) += 1;
+        *counts.entry(nodes::architecture(node)).or_insert(0) += 1;
     }
     Ok(counts)
 }

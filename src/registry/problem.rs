@@ -193,7 +193,7 @@ impl Target {
 
     /// A failure of a reqwest request made by us.
     pub fn from_transport(&self, err: &reqwest::Error) -> Failure {
-        let cause = crate::client::root_cause(err);
+        let cause = crate::cluster::root_cause(err);
         let error = ImageError::Unreachable {
             registry: self.registry.clone(),
             cause,

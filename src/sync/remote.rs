@@ -19,7 +19,7 @@ use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::Action;
 use crate::sync::SyncError;
 use crate::sync::manifest::Manifest;

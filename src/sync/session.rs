@@ -17,7 +17,8 @@ use kube::runtime::{WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::Cluster;
+use crate::cluster::Cluster;
+use crate::cluster::stack;
 use crate::error::{Error, Result};
 use crate::forward::pods::is_ready;
 use crate::sync::manifest::Manifest;
@@ -26,7 +27,7 @@ use crate::sync::plan::diff;
 use crate::sync::remote::{HEARTBEAT, Remote, Target};
 use crate::sync::scan::{Excludes, scan};
 use crate::sync::{SyncError, watch as fs_watch};
-use crate::{labels, render, spec, stack};
+use crate::{labels, render, spec};
 
 pub struct Options {
     /// The local tree (it exists; canonical).

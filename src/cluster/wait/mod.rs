@@ -16,7 +16,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Resource, ResourceExt};
 
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::{Action, Error, Result, humanize};
 use crate::labels;
 use crate::spec::{DEV_COMPONENT, Spec};
@@ -599,7 +599,7 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
             .call(Action::new("get", "nodes").named(&node), nodes.get(&node))
             .await
             .ok()
-            .map(|n| crate::commands::status::node_architecture(&n));
+            .map(|n| crate::cluster::nodes::architecture(&n));
         return Problem::ExecFormat {
             image,
             node,

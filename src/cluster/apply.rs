@@ -14,7 +14,7 @@ use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::{Action, Result};
 use crate::labels;
 use crate::render::{Object, RETAIN};

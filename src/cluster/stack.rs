@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use crate::client::Cluster;
+use crate::cluster::Cluster;
 use crate::error::{Action, Error, Result};
 use crate::{labels, spec};
 

@@ -1,0 +1,12 @@
+//! Everything that talks to the API server: connecting, server-side apply,
+//! the stack's objects, nodes, the wait, and the probes the commands make.
+//! Commands translate their flags into calls here and into pure planners;
+//! nothing else in the crate holds a client.
+
+pub mod apply;
+mod client;
+pub mod nodes;
+pub mod stack;
+pub mod wait;
+
+pub use client::*;
