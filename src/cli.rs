@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::ConnectOptions;
 use crate::commands;
+pub use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,21 +98,17 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Yaml,
-    /// `NAME=value` lines (`env` only)
-    Dotenv,
-    /// `export NAME=value` lines (`env` only)
-    Shell,
-}
-
-impl OutputFormat {
-    /// The formats only `env` prints.
-    pub fn is_env_only(self) -> bool {
-        matches!(self, OutputFormat::Dotenv | OutputFormat::Shell)
+impl GlobalArgs {
+    /// The connection flags, for [`Cluster::connect`].
+    pub fn connection(&self) -> ConnectOptions {
+        ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            cluster: self.cluster.clone(),
+            user: self.user.clone(),
+            namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
+        }
     }
 }
 

@@ -4,7 +4,25 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
+/// `-o`: what a command prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+    /// `NAME=value` lines (`env` only)
+    Dotenv,
+    /// `export NAME=value` lines (`env` only)
+    Shell,
+}
+
+impl OutputFormat {
+    /// The formats only `env` prints.
+    pub fn is_env_only(self) -> bool {
+        matches!(self, OutputFormat::Dotenv | OutputFormat::Shell)
+    }
+}
+
 use crate::error::{Error, Result};
 
 /// Serializes `value` as JSON or YAML, or returns `None` for table output so

@@ -19,8 +19,20 @@ use tokio::net::TcpStream;
 use tower::retry::RetryLayer;
 use tower::{BoxError, Service, ServiceBuilder};
 
-use crate::cli::GlobalArgs;
 use crate::error::{Action, Error, Result};
+
+/// kubectl's connection flags, as plain values: which kubeconfig entries to
+/// use, `-n`, and the bound on every request.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+    pub namespace: Option<String>,
+    /// Zero means no bound, as with kubectl's `--request-timeout=0`.
+    pub request_timeout: Duration,
+}
 
 /// A connected client plus what error messages need to know about it.
 #[derive(Clone)]
@@ -30,8 +42,8 @@ pub struct Cluster {
     pub server: String,
     /// `-n` if given, else the context's namespace, else `default`.
     pub namespace: String,
-    /// Whether `-n` was given, for commands that default to all namespaces.
-    pub namespace_from_flag: bool,
+    /// `-n`, for the commands that otherwise look in all namespaces (see [`Cluster::scope`]).
+    pub(super) namespace_flag: Option<String>,
     /// Zero means no bound, as with kubectl's `--request-timeout=0`.
     pub request_timeout: Duration,
     config: Config,
@@ -40,7 +52,7 @@ pub struct Cluster {
 impl Cluster {
     /// Loads the kubeconfig and builds a client whose every call is bounded by
     /// `--request-timeout`. Makes no request yet.
-    pub async fn connect(args: &GlobalArgs) -> Result<Self> {
+    pub async fn connect(args: &ConnectOptions) -> Result<Self> {
         let kubeconfig = load_kubeconfig(args.kubeconfig.as_deref())?;
         if let Some(context) = &args.context
             && !kubeconfig.contexts.iter().any(|c| &c.name == context)
@@ -59,17 +71,16 @@ impl Cluster {
         config.connect_timeout = bound;
         config.read_timeout = bound;
         config.write_timeout = bound;
-        let namespace_from_flag = args.namespace.is_some();
         if let Some(namespace) = &args.namespace {
             config.default_namespace = namespace.clone();
         }
-        Self::from_config(config, args.request_timeout, namespace_from_flag)
+        Self::from_config(config, args.request_timeout, args.namespace.clone())
     }
 
     fn from_config(
         config: Config,
         request_timeout: Duration,
-        namespace_from_flag: bool,
+        namespace_flag: Option<String>,
     ) -> Result<Self> {
         let server = config
             .cluster_url
@@ -84,7 +95,7 @@ impl Cluster {
             client,
             server,
             namespace: config.default_namespace.clone(),
-            namespace_from_flag,
+            namespace_flag,
             request_timeout,
             config,
         })
@@ -96,7 +107,7 @@ impl Cluster {
         let mut config = self.config.clone();
         config.read_timeout = None;
         config.write_timeout = None;
-        Self::from_config(config, self.request_timeout, self.namespace_from_flag)
+        Self::from_config(config, self.request_timeout, self.namespace_flag.clone())
     }
 
     /// Runs one API call under the request timeout and turns its failure into

@@ -6,7 +6,10 @@
 pub mod apply;
 mod client;
 pub mod nodes;
+mod scope;
 pub mod stack;
 pub mod wait;
+pub mod workloads;
 
 pub use client::*;
+pub use scope::{ResourceScope, Scope};

@@ -7,11 +7,10 @@ use std::path::Path;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use kube::api::ListParams;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
-use crate::cluster::Cluster;
-use crate::error::{Action, Error, Result};
+use crate::cluster::{Cluster, Scope};
+use crate::error::{Error, Result};
 use crate::{labels, spec};
 
 /// The stack a command means when none is named: the one in `./devenv.yaml`,
@@ -55,12 +54,9 @@ pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<S
 
 /// The namespaces labelled as `stack`'s (their `render::ROLE` label says `dev` or `test`).
 pub async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>> {
-    let api: Api<Namespace> = Api::all(cluster.client.clone());
-    let params = ListParams::default().labels(&labels::stack_selector(stack));
-    let list = cluster
-        .call(Action::new("list", "namespaces"), api.list(&params))
-        .await?;
-    Ok(list.items)
+    cluster
+        .list(&Scope::All, &labels::stack_selector(stack))
+        .await
 }
 
 /// The pods of a component (the dev pod for `spec::DEV_COMPONENT`), sorted by name.
@@ -74,7 +70,7 @@ pub async fn component_pods(
         scope_selector(stack),
         labels::COMPONENT
     );
-    let pods: Vec<Pod> = list_in_scope(cluster, "pods", &selector).await?;
+    let pods: Vec<Pod> = cluster.list(&cluster.scope(), &selector).await?;
     let stacks = stacks_of(&pods);
     if stack.is_none() && stacks.len() > 1 {
         return Err(ambiguous(component, &stacks));
@@ -99,7 +95,7 @@ pub async fn dev_deployment(cluster: &Cluster, stack: Option<&str>) -> Result<De
         labels::COMPONENT,
         spec::DEV_COMPONENT
     );
-    let deployments: Vec<Deployment> = list_in_scope(cluster, "deployments", &selector).await?;
+    let deployments: Vec<Deployment> = cluster.list(&cluster.scope(), &selector).await?;
     let stacks = stacks_of(&deployments);
     if stack.is_none() && stacks.len() > 1 {
         return Err(ambiguous(spec::DEV_COMPONENT, &stacks));
@@ -123,7 +119,8 @@ pub async fn component_secret(
         labels::COMPONENT
     );
     let name = crate::render::credentials_secret_name(component);
-    let secrets: Vec<Secret> = list_in_scope::<Secret>(cluster, "secrets", &selector)
+    let secrets: Vec<Secret> = cluster
+        .list::<Secret>(&cluster.scope(), &selector)
         .await?
         .into_iter()
         .filter(|s| s.name_any() == name)
@@ -145,31 +142,6 @@ fn scope_selector(stack: Option<&str>) -> String {
     }
 }
 
-async fn list_in_scope<K>(cluster: &Cluster, resource: &str, selector: &str) -> Result<Vec<K>>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    <K as kube::Resource>::DynamicType: Default,
-{
-    let scope = cluster
-        .namespace_from_flag
-        .then_some(cluster.namespace.as_str());
-    let api: Api<K> = match scope {
-        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
-        None => Api::all(cluster.client.clone()),
-    };
-    let params = ListParams::default().labels(selector);
-    let list = cluster
-        .call(
-            Action::new("list", resource).in_namespace(scope),
-            api.list(&params),
-        )
-        .await?;
-    Ok(list.items)
-}
-
 fn stacks_of<K: ResourceExt>(objects: &[K]) -> BTreeSet<String> {
     objects
         .iter()
@@ -189,10 +161,9 @@ fn not_found(cluster: &Cluster, stack: Option<&str>, component: &str, what: &str
         Some(stack) => format!("stack \"{stack}\""),
         None => "any kubectl-devenv stack".to_owned(),
     };
-    let scope = if cluster.namespace_from_flag {
-        format!(" in namespace \"{}\"", cluster.namespace)
-    } else {
-        String::new()
+    let scope = match cluster.scope() {
+        Scope::Namespace(namespace) => format!(" in namespace \"{namespace}\""),
+        Scope::All => String::new(),
     };
     format!(
         "no {what} for component \"{component}\" in {stack}{scope} (is the stack up? see `kubectl devenv status`)"

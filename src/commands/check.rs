@@ -6,16 +6,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
-use kube::api::ListParams;
-use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::cluster::Cluster;
-use crate::error::{Action, Error, Result};
+use crate::cluster::{Cluster, Scope, workloads};
+use crate::error::{Error, Result};
 use crate::registry::gate::{arches_of, node_architectures};
 use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};
 use crate::{output, spec};
@@ -118,7 +113,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     }
 
     let mut notes = Vec::new();
-    let cluster = match Cluster::connect(global).await {
+    let cluster = match Cluster::connect(&global.connection()).await {
         Ok(cluster) => Some(cluster),
         Err(err) if !deployed => {
             notes.push(format!("no cluster to read node architectures from: {err}"));
@@ -148,7 +143,12 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         }
     }
     if let Some(cluster) = cluster.as_ref().filter(|_| deployed) {
-        for (image, workload) in deployed_images(cluster, args.all_namespaces).await? {
+        let scope = if args.all_namespaces {
+            Scope::All
+        } else {
+            cluster.default_scope()
+        };
+        for (image, workload) in workloads::deployed_images(cluster, &scope).await? {
             add(&image, Some(workload));
         }
         if used_by.is_empty() {
@@ -433,102 +433,6 @@ fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
         Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}", &hex[..12]),
         _ => digest.to_owned(),
-    }
-}
-
-/// (image, `Kind namespace/name`) for every container of every workload.
-/// Jobs created by CronJobs and Pods with an owner are covered by their owner.
-async fn deployed_images(cluster: &Cluster, all_namespaces: bool) -> Result<Vec<(String, String)>> {
-    let scope = (!all_namespaces).then_some(cluster.namespace.as_str());
-    let params = ListParams::default();
-    let action = |resource: &str| Action::new("list", resource).in_namespace(scope);
-    let (deployment_api, statefulset_api, daemonset_api, cronjob_api, job_api, pod_api) = (
-        api::<Deployment>(cluster, scope),
-        api::<StatefulSet>(cluster, scope),
-        api::<DaemonSet>(cluster, scope),
-        api::<CronJob>(cluster, scope),
-        api::<Job>(cluster, scope),
-        api::<Pod>(cluster, scope),
-    );
-    let (deployments, statefulsets, daemonsets, cronjobs, jobs, pods) = tokio::join!(
-        cluster.call(action("deployments"), deployment_api.list(&params)),
-        cluster.call(action("statefulsets"), statefulset_api.list(&params)),
-        cluster.call(action("daemonsets"), daemonset_api.list(&params)),
-        cluster.call(action("cronjobs"), cronjob_api.list(&params)),
-        cluster.call(action("jobs"), job_api.list(&params)),
-        cluster.call(action("pods"), pod_api.list(&params)),
-    );
-    let mut found = Vec::new();
-    for d in deployments?.items {
-        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        collect(&mut found, &d, spec);
-    }
-    for s in statefulsets?.items {
-        let spec = s.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        collect(&mut found, &s, spec);
-    }
-    for d in daemonsets?.items {
-        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        collect(&mut found, &d, spec);
-    }
-    for c in cronjobs?.items {
-        let spec = c.spec.as_ref().and_then(|s| {
-            s.job_template
-                .spec
-                .as_ref()
-                .and_then(|j| j.template.spec.as_ref())
-        });
-        collect(&mut found, &c, spec);
-    }
-    for j in jobs?.items.iter().filter(|j| !owned_by(*j, "CronJob")) {
-        let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        collect(&mut found, j, spec);
-    }
-    for p in pods?
-        .items
-        .iter()
-        .filter(|p| p.owner_references().is_empty())
-    {
-        collect(&mut found, p, p.spec.as_ref());
-    }
-    Ok(found)
-}
-
-fn api<K>(cluster: &Cluster, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
-        None => Api::all(cluster.client.clone()),
-    }
-}
-
-fn owned_by<K: Resource>(object: &K, kind: &str) -> bool {
-    object.owner_references().iter().any(|o| o.kind == kind)
-}
-
-fn collect<K>(found: &mut Vec<(String, String)>, object: &K, spec: Option<&PodSpec>)
-where
-    K: Resource<DynamicType = ()>,
-{
-    let Some(spec) = spec else {
-        return;
-    };
-    let workload = format!(
-        "{}/{}/{}",
-        K::kind(&()).to_lowercase(),
-        object.meta().namespace.as_deref().unwrap_or_default(),
-        object.meta().name.as_deref().unwrap_or_default()
-    );
-    let containers = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter());
-    for image in containers.filter_map(|c| c.image.as_deref()) {
-        found.push((image.to_owned(), workload.clone()));
     }
 }
 

@@ -29,7 +29,7 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use crate::cli::{Cli, GlobalArgs};
-use crate::cluster::{Cluster, load_kubeconfig};
+use crate::cluster::{Cluster, Scope, load_kubeconfig};
 use crate::error::{Action, Error, Result};
 use crate::{catalog, labels, spec};
 
@@ -443,18 +443,18 @@ impl LineContext {
 
     /// The Services kubectl-devenv manages (of `--stack` if typed).
     fn managed_services(&self) -> Vec<Service> {
-        self.managed("services", "", None)
+        self.managed("", None)
     }
 
     /// Whether a dev pod of kubectl-devenv's (of `--stack` if typed) exists.
     fn dev_pod_deployed(&self) -> bool {
         let dev = format!(",{}={}", labels::COMPONENT, spec::DEV_COMPONENT);
-        !self.managed::<Pod>("pods", &dev, Some(1)).is_empty()
+        !self.managed::<Pod>(&dev, Some(1)).is_empty()
     }
 
     /// Managed objects matching `extra_selector` too: in `-n` if typed, else in every
     /// namespace the user may list, else in the context's namespace.
-    fn managed<K>(&self, resource: &'static str, extra_selector: &str, limit: Option<u32>) -> Vec<K>
+    fn managed<K>(&self, extra_selector: &str, limit: Option<u32>) -> Vec<K>
     where
         K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
         K: Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send,
@@ -467,21 +467,14 @@ impl LineContext {
         self.with_cluster(|cluster| async move {
             let mut params = ListParams::default().labels(&selector);
             params.limit = limit;
-            if !cluster.namespace_from_flag {
-                let all: Api<K> = Api::all(cluster.client.clone());
-                match cluster
-                    .call(Action::new("list", resource), all.list(&params))
-                    .await
-                {
-                    Ok(list) => return Ok(list.items),
+            if cluster.scope() == Scope::All {
+                match cluster.list_with(&Scope::All, &params).await {
+                    Ok(found) => return Ok(found),
                     Err(err) if err.is_forbidden() => {}
                     Err(err) => return Err(err),
                 }
             }
-            let ns = cluster.namespace.clone();
-            let api: Api<K> = Api::namespaced(cluster.client.clone(), &ns);
-            let action = Action::new("list", resource).in_namespace(Some(&ns));
-            Ok(cluster.call(action, api.list(&params)).await?.items)
+            cluster.list_with(&cluster.default_scope(), &params).await
         })
     }
 
@@ -508,7 +501,7 @@ impl LineContext {
                         .ok()?;
                     let found = runtime.block_on(async move {
                         let lookup = async {
-                            let cluster = Cluster::connect(&global).await?;
+                            let cluster = Cluster::connect(&global.connection()).await?;
                             lookup(cluster).await
                         };
                         tokio::time::timeout(CLUSTER_LOOKUP_TIMEOUT, lookup)

@@ -23,7 +23,7 @@ pub struct CredentialsArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;
     let values = decode(secret.data.unwrap_or_default())?;

@@ -91,7 +91,7 @@ fn target(args: &DownArgs) -> Result<Target> {
 
 pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     let target = target(args)?;
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let namespaces = owned_namespaces(&cluster, &target).await?;
     if namespaces.is_empty() {
         eprintln!("No stack \"{}\" found; nothing to delete.", target.name);

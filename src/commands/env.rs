@@ -130,7 +130,7 @@ impl DevEnvironment {
 }
 
 pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let environment = DevEnvironment::read(&cluster, stack.as_deref()).await?;
     let secrets = if args.show_secrets {

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 
 use clap::Args;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::ListParams;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
@@ -297,7 +296,7 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     // Listen for Ctrl-C and SIGTERM from the start, so that neither kills
     // the process uncleanly while it is still setting up.
     let mut stop = StopSignal::listen()?;
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
 
     let (found, scope) = list_services(&cluster, args.stack.as_deref()).await?;
     let services = select_services(&found, &wanted, args.all, &scope)?;
@@ -447,29 +446,17 @@ pub async fn list_services(
     cluster: &Cluster,
     stack: Option<&str>,
 ) -> Result<(Vec<ComponentService>, String)> {
-    let namespace = cluster
-        .namespace_from_flag
-        .then_some(cluster.namespace.as_str());
+    let scope = cluster.scope();
     let selector = match stack {
         Some(stack) => labels::stack_selector(stack),
         None => labels::managed_selector(),
     };
-    let services_api: Api<Service> = match namespace {
-        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
-        None => Api::all(cluster.client.clone()),
-    };
-    let listed = cluster
-        .call(
-            Action::new("list", "services").in_namespace(namespace),
-            services_api.list(&ListParams::default().labels(&selector)),
-        )
-        .await?;
+    let listed: Vec<Service> = cluster.list(&scope, &selector).await?;
     let found = listed
-        .items
         .iter()
         .filter_map(ComponentService::from_service)
         .collect();
-    Ok((found, describe_scope(namespace, stack)))
+    Ok((found, describe_scope(scope.namespace(), stack)))
 }
 
 fn describe_scope(namespace: Option<&str>, stack: Option<&str>) -> String {

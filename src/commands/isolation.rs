@@ -142,7 +142,7 @@ pub fn verdict(targets: &[Target]) -> Result<bool> {
 
 pub async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()> {
     let name = stack_name(options)?;
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let (dev_namespace, test_namespace) = stack_namespaces(&cluster, &name).await?;
     let services = stack_services(&cluster, &name, &test_namespace).await?;
     if services.is_empty() {

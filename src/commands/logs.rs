@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
             "--follow and --previous cannot be combined: a previous container has stopped".into(),
         ));
     }
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;
     // Follows stay open for as long as the pods log; only connecting is bounded.

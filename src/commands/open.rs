@@ -37,7 +37,7 @@ pub struct OpenArgs {
 
 pub async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
     let mut stop = StopSignal::listen()?;
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     // The dev Deployment first: it names the stack, or says there is none.
     let deployment = stack::dev_deployment(&cluster, stack.as_deref()).await?;

@@ -52,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
                 .into(),
         ));
     };
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let environment = DevEnvironment::read(&cluster, stack.as_deref()).await?;
     if !environment

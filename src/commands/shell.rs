@@ -46,7 +46,7 @@ pub struct ShellArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.clone().or_else(stack::default_stack_name);
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;
     let pod = pods.iter().find(|p| is_ready(p)).ok_or_else(|| {

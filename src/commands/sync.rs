@@ -50,7 +50,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> Result<()> {
             .or_else(|| spec.as_ref().map(|s| s.name.clone())),
         once: args.once,
     };
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     session::run(&cluster, options).await
 }
 

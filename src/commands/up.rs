@@ -116,7 +116,7 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
         eprintln!("Nothing applied.");
         return Ok(());
     }
-    let cluster = Cluster::connect(global).await?;
+    let cluster = Cluster::connect(&global.connection()).await?;
     tokio::select! {
         result = converge(&cluster, &spec, args) => result?,
         _ = tokio::signal::ctrl_c() => {

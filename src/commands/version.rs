@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
     let server_version = if args.client {
         None
     } else {
-        let cluster = Cluster::connect(global).await?;
+        let cluster = Cluster::connect(&global.connection()).await?;
         let info = cluster
             .call(
                 Action::new("get", "version"),
