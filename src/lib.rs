@@ -14,6 +14,7 @@ pub mod generic;
 pub mod labels;
 pub mod localenv;
 pub mod output;
+pub mod progress;
 pub mod registry;
 pub mod render;
 pub mod spec;

@@ -1,6 +1,7 @@
 //! The interactive part of `up`: questions on stderr (dialoguer), a summary,
 //! a confirmation, then `devenv.yaml` written so the next run replays it.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use dialoguer::theme::ColorfulTheme;
@@ -199,6 +200,23 @@ fn ask_namespace(
         })
         .interact_text()
         .map_err(prompt_error)
+}
+
+/// Whether prompts can be shown: both the keyboard and the prompt's screen are terminals.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The one rule for commands that change the cluster (`--yes` skips it):
+/// ask on a terminal, and refuse with a usage error where there is none to
+/// ask on, rather than guess. `question` runs only when it will be asked.
+pub fn confirm_or_refuse(doing: &str, question: impl FnOnce() -> String) -> Result<bool> {
+    if !interactive() {
+        return Err(Error::Usage(format!(
+            "refusing to {doing} without confirmation: there is no terminal to ask; pass --yes"
+        )));
+    }
+    confirm(&question())
 }
 
 /// A yes/no question on stderr, defaulting to yes.

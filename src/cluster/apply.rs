@@ -4,18 +4,19 @@
 
 use std::collections::BTreeSet;
 
+use std::fmt::Debug;
+
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Api, Resource};
+use kube::Resource;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cluster::Cluster;
-use crate::error::{Action, Result};
+use crate::cluster::{Cluster, ResourceScope, Scope};
+use crate::error::Result;
 use crate::labels;
 use crate::render::{Object, RETAIN};
 
@@ -45,52 +46,35 @@ pub async fn apply_all(cluster: &Cluster, objects: &[Object]) -> Result<()> {
 pub async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
     tracing::debug!(kind = object.kind(), name = object.name(), "apply");
     match object {
-        Object::Namespace(ns) => {
-            let api: Api<_> = Api::all(cluster.client.clone());
-            patch(cluster, api, "namespaces", None, ns).await
-        }
-        Object::Secret(o) => namespaced(cluster, "secrets", o).await,
-        Object::ConfigMap(o) => namespaced(cluster, "configmaps", o).await,
-        Object::NetworkPolicy(o) => namespaced(cluster, "networkpolicies", o).await,
-        Object::Service(o) => namespaced(cluster, "services", o).await,
-        Object::Deployment(o) => namespaced(cluster, "deployments", o).await,
-        Object::StatefulSet(o) => namespaced(cluster, "statefulsets", o).await,
-        Object::PersistentVolumeClaim(o) => namespaced(cluster, "persistentvolumeclaims", o).await,
+        Object::Namespace(o) => patch(cluster, o).await,
+        Object::Secret(o) => patch(cluster, o).await,
+        Object::ConfigMap(o) => patch(cluster, o).await,
+        Object::NetworkPolicy(o) => patch(cluster, o).await,
+        Object::Service(o) => patch(cluster, o).await,
+        Object::Deployment(o) => patch(cluster, o).await,
+        Object::StatefulSet(o) => patch(cluster, o).await,
+        Object::PersistentVolumeClaim(o) => patch(cluster, o).await,
     }
 }
 
-async fn namespaced<K>(cluster: &Cluster, resource: &'static str, object: &K) -> Result<()>
+async fn patch<K>(cluster: &Cluster, object: &K) -> Result<()>
 where
-    K: Resource<Scope = NamespaceResourceScope>
-        + Serialize
-        + DeserializeOwned
-        + Clone
-        + std::fmt::Debug,
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+    K::Scope: ResourceScope,
     K::DynamicType: Default,
 {
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(cluster.client.clone(), &namespace);
-    patch(cluster, api, resource, Some(&namespace), object).await
-}
-
-async fn patch<K>(
-    cluster: &Cluster,
-    api: Api<K>,
-    resource: &'static str,
-    namespace: Option<&str>,
-    object: &K,
-) -> Result<()>
-where
-    K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
-{
+    let scope = match &object.meta().namespace {
+        Some(namespace) => Scope::Namespace(namespace.clone()),
+        None => Scope::All,
+    };
     let name = object.meta().name.clone().unwrap_or_default();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     cluster
         .call(
-            Action::new("patch", resource)
-                .named(&name)
-                .in_namespace(namespace),
-            api.patch(&name, &params, &Patch::Apply(object)),
+            cluster.action::<K>("patch", &scope).named(&name),
+            cluster
+                .api::<K>(&scope)
+                .patch(&name, &params, &Patch::Apply(object)),
         )
         .await?;
     Ok(())
@@ -113,68 +97,41 @@ pub async fn prune(
     let selector = format!("{},!{}", labels::stack_selector(stack), RETAIN);
     let mut pruned = 0;
     for ns in namespaces {
-        pruned +=
-            prune_kind::<Deployment>(cluster, ns, "Deployment", "deployments", &selector, &wanted)
-                .await?;
-        pruned += prune_kind::<StatefulSet>(
-            cluster,
-            ns,
-            "StatefulSet",
-            "statefulsets",
-            &selector,
-            &wanted,
-        )
-        .await?;
-        pruned +=
-            prune_kind::<Service>(cluster, ns, "Service", "services", &selector, &wanted).await?;
-        pruned +=
-            prune_kind::<ConfigMap>(cluster, ns, "ConfigMap", "configmaps", &selector, &wanted)
-                .await?;
-        pruned += prune_kind::<NetworkPolicy>(
-            cluster,
-            ns,
-            "NetworkPolicy",
-            "networkpolicies",
-            &selector,
-            &wanted,
-        )
-        .await?;
+        let scope = Scope::Namespace((*ns).to_owned());
+        pruned += prune_kind::<Deployment>(cluster, &scope, &selector, &wanted).await?;
+        pruned += prune_kind::<StatefulSet>(cluster, &scope, &selector, &wanted).await?;
+        pruned += prune_kind::<Service>(cluster, &scope, &selector, &wanted).await?;
+        pruned += prune_kind::<ConfigMap>(cluster, &scope, &selector, &wanted).await?;
+        pruned += prune_kind::<NetworkPolicy>(cluster, &scope, &selector, &wanted).await?;
     }
     Ok(pruned)
 }
 
 async fn prune_kind<K>(
     cluster: &Cluster,
-    ns: &str,
-    kind: &str,
-    resource: &'static str,
+    scope: &Scope,
     selector: &str,
     wanted: &BTreeSet<(&str, &str, &str)>,
 ) -> Result<usize>
 where
-    K: Resource<Scope = NamespaceResourceScope> + DeserializeOwned + Clone + std::fmt::Debug,
+    K: Resource + DeserializeOwned + Clone + Debug,
+    K::Scope: ResourceScope,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(cluster.client.clone(), ns);
-    let params = ListParams::default().labels(selector);
-    let list = cluster
-        .call(
-            Action::new("list", resource).in_namespace(Some(ns)),
-            api.list(&params),
-        )
-        .await?;
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let ns = scope.namespace().unwrap_or_default();
+    let api = cluster.api::<K>(scope);
+    let existing: Vec<K> = cluster.list(scope, selector).await?;
     let mut pruned = 0;
-    for object in &list.items {
+    for object in &existing {
         let name = object.meta().name.clone().unwrap_or_default();
-        if wanted.contains(&(kind, ns, name.as_str())) {
+        if wanted.contains(&(kind.as_str(), ns, name.as_str())) {
             continue;
         }
         tracing::info!("pruning {kind} {ns}/{name}: no longer in the spec");
         cluster
             .call(
-                Action::new("delete", resource)
-                    .named(&name)
-                    .in_namespace(Some(ns)),
+                cluster.action::<K>("delete", scope).named(&name),
                 api.delete(&name, &DeleteParams::background()),
             )
             .await?;

@@ -6,6 +6,8 @@
 pub mod apply;
 mod client;
 pub mod nodes;
+pub mod preflight;
+pub mod prune;
 mod scope;
 pub mod stack;
 pub mod wait;

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 
 use super::{Cluster, Scope};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A node's architecture from the `kubernetes.io/arch` label, else its
 /// nodeInfo, else `unknown`.
@@ -29,6 +29,22 @@ pub fn architecture(node: &Node) -> String {
 /// users lack, so callers decide whether a refusal is fatal.
 pub async fn list(cluster: &Cluster) -> Result<Vec<Node>> {
     cluster.list(&Scope::All, "").await
+}
+
+/// The nodes, or `None` when RBAC refuses the list: the checks that need
+/// them then only warn (`warn` says what went unchecked).
+pub async fn list_or_warn(
+    cluster: &Cluster,
+    warn: impl FnOnce(&Error),
+) -> Result<Option<Vec<Node>>> {
+    match list(cluster).await {
+        Ok(nodes) => Ok(Some(nodes)),
+        Err(err) if err.is_forbidden() => {
+            warn(&err);
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Node name → architecture.

@@ -9,9 +9,9 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::cluster::{Cluster, Scope, workloads};
+use crate::cluster::{Cluster, Scope, nodes, workloads};
 use crate::error::{Error, Result};
-use crate::registry::gate::{arches_of, node_architectures};
+use crate::registry::gate::arches_of;
 use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};
 use crate::{output, spec};
 
@@ -165,7 +165,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
 
     let nodes_future = async {
         match &cluster {
-            Some(cluster) => Some(node_architectures(cluster).await),
+            Some(cluster) => Some(nodes::architecture_counts(cluster).await),
             None => None,
         }
     };

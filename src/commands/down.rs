@@ -2,29 +2,17 @@
 //! (PVCs) and credentials (Secrets) stay unless `--purge`, so the next `up`
 //! finds the databases as they were.
 
-use std::io::IsTerminal;
+use std::cell::RefCell;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
-};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{DeleteParams, ListParams};
-use kube::{Api, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::ResourceExt;
 
 use crate::cli::{GlobalArgs, parse_duration};
-use crate::cluster::Cluster;
-use crate::cluster::stack;
-use crate::commands::up::interactive;
-use crate::error::{Action, Error, Result, humanize};
-use crate::render::RETAIN;
-use crate::{labels, spec, wizard};
+use crate::cluster::{Cluster, prune, within};
+use crate::error::{Error, Result, humanize};
+use crate::{labels, progress, spec, wizard};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -92,30 +80,27 @@ fn target(args: &DownArgs) -> Result<Target> {
 pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     let target = target(args)?;
     let cluster = Cluster::connect(&global.connection()).await?;
-    let namespaces = owned_namespaces(&cluster, &target).await?;
+    let namespaces =
+        prune::owned_namespaces(&cluster, &target.name, &target.spec_namespaces).await?;
     if namespaces.is_empty() {
         eprintln!("No stack \"{}\" found; nothing to delete.", target.name);
         return Ok(());
     }
     let names: Vec<String> = namespaces.iter().map(|ns| ns.name_any()).collect();
     if !args.yes {
-        if !interactive() {
-            return Err(Error::Usage(
-                "refusing to delete without confirmation: there is no terminal to ask; pass --yes"
-                    .into(),
-            ));
-        }
         let what = if args.purge {
             "everything, including data volumes, credentials and the namespaces"
         } else {
             "workloads, Services and policies (data volumes and credentials are kept)"
         };
-        let question = format!(
-            "Delete stack \"{}\" in namespaces {}: {what}?",
-            target.name,
-            names.join(", ")
-        );
-        if !wizard::confirm(&question)? {
+        let question = || {
+            format!(
+                "Delete stack \"{}\" in namespaces {}: {what}?",
+                target.name,
+                names.join(", ")
+            )
+        };
+        if !wizard::confirm_or_refuse("delete", question)? {
             eprintln!("Nothing deleted.");
             return Ok(());
         }
@@ -123,24 +108,18 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     let selector = labels::stack_selector(&target.name);
     let mut deleted = 0;
     for ns in &names {
-        deleted += delete_stack_objects(&cluster, ns, &selector, args.purge).await?;
+        deleted += prune::delete_stack_objects(&cluster, ns, &selector, args.purge).await?;
     }
     let mut removed_namespaces = Vec::new();
     if args.purge {
         for namespace in &namespaces {
             let name = namespace.name_any();
-            match foreign_objects(&cluster, &name).await? {
+            match prune::foreign_object(&cluster, &name).await? {
                 Some(example) => eprintln!(
                     "Warning: kept namespace \"{name}\": it holds {example}, which kubectl-devenv did not create"
                 ),
                 None => {
-                    let api: Api<Namespace> = Api::all(cluster.client.clone());
-                    cluster
-                        .call(
-                            Action::new("delete", "namespaces").named(&name),
-                            api.delete(&name, &DeleteParams::default()),
-                        )
-                        .await?;
+                    prune::delete_namespace(&cluster, &name).await?;
                     println!("namespace \"{name}\" deleted");
                     removed_namespaces.push(name);
                 }
@@ -167,156 +146,9 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     Ok(())
 }
 
-/// The stack's namespaces: those labelled as its own, after checking that
-/// none the spec names belongs to someone else (such a namespace is never touched).
-async fn owned_namespaces(cluster: &Cluster, target: &Target) -> Result<Vec<Namespace>> {
-    let api: Api<Namespace> = Api::all(cluster.client.clone());
-    for name in &target.spec_namespaces {
-        let action = Action::new("get", "namespaces").named(name);
-        if let Some(namespace) = cluster.call(action, api.get_opt(name)).await?
-            && let Some(problem) = stack::foreign_namespace_problem(&namespace, &target.name)
-        {
-            return Err(Error::Other(problem));
-        }
-    }
-    stack::namespaces(cluster, &target.name).await
-}
-
-/// Deletes the stack's objects in one namespace; returns how many.
-async fn delete_stack_objects(
-    cluster: &Cluster,
-    ns: &str,
-    selector: &str,
-    purge: bool,
-) -> Result<usize> {
-    let without_retained = format!("{selector},!{RETAIN}");
-    let secret_selector = if purge {
-        selector
-    } else {
-        without_retained.as_str()
-    };
-    let mut count = 0;
-    count += delete_collection::<Deployment>(cluster, ns, "deployments", selector).await?;
-    count += delete_collection::<StatefulSet>(cluster, ns, "statefulsets", selector).await?;
-    count += delete_services(cluster, ns, selector).await?;
-    count += delete_collection::<NetworkPolicy>(cluster, ns, "networkpolicies", selector).await?;
-    count += delete_collection::<ConfigMap>(cluster, ns, "configmaps", selector).await?;
-    count += delete_collection::<Secret>(cluster, ns, "secrets", secret_selector).await?;
-    if purge {
-        count += delete_collection::<PersistentVolumeClaim>(
-            cluster,
-            ns,
-            "persistentvolumeclaims",
-            selector,
-        )
-        .await?;
-    }
-    Ok(count)
-}
-
-async fn delete_collection<K>(
-    cluster: &Cluster,
-    ns: &str,
-    resource: &'static str,
-    selector: &str,
-) -> Result<usize>
-where
-    K: kube::Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(cluster.client.clone(), ns);
-    let params = ListParams::default().labels(selector);
-    let deleted = cluster
-        .call(
-            Action::new("deletecollection", resource).in_namespace(Some(ns)),
-            api.delete_collection(&DeleteParams::background(), &params),
-        )
-        .await?;
-    Ok(deleted.left().map_or(0, |list| list.items.len()))
-}
-
-/// Services have no deletecollection before Kubernetes 1.31, so they go one by one.
-async fn delete_services(cluster: &Cluster, ns: &str, selector: &str) -> Result<usize> {
-    let api: Api<Service> = Api::namespaced(cluster.client.clone(), ns);
-    let list = cluster
-        .call(
-            Action::new("list", "services").in_namespace(Some(ns)),
-            api.list(&ListParams::default().labels(selector)),
-        )
-        .await?;
-    for service in &list.items {
-        let name = service.name_any();
-        cluster
-            .call(
-                Action::new("delete", "services")
-                    .named(&name)
-                    .in_namespace(Some(ns)),
-                api.delete(&name, &DeleteParams::default()),
-            )
-            .await?;
-    }
-    Ok(list.items.len())
-}
-
-/// Something in the namespace that is not the stack's (other than what
-/// Kubernetes puts in every namespace), e.g. `configmap "notes"`.
-async fn foreign_objects(cluster: &Cluster, ns: &str) -> Result<Option<String>> {
-    let is_ours = |labels: &std::collections::BTreeMap<String, String>| {
-        labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
-    };
-    let list = |resource: &'static str| Action::new("list", resource).in_namespace(Some(ns));
-    let all = ListParams::default();
-    let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
-    for cm in cluster
-        .call(list("configmaps"), configmaps.list(&all))
-        .await?
-        .items
-    {
-        if cm.name_any() != "kube-root-ca.crt" && !is_ours(cm.labels()) {
-            return Ok(Some(format!("configmap \"{}\"", cm.name_any())));
-        }
-    }
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-    for secret in cluster
-        .call(list("secrets"), secrets.list(&all))
-        .await?
-        .items
-    {
-        let service_account_token =
-            secret.type_.as_deref() == Some("kubernetes.io/service-account-token");
-        if !service_account_token && !is_ours(secret.labels()) {
-            return Ok(Some(format!("secret \"{}\"", secret.name_any())));
-        }
-    }
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), ns);
-    for claim in cluster
-        .call(list("persistentvolumeclaims"), claims.list(&all))
-        .await?
-        .items
-    {
-        if !is_ours(claim.labels()) {
-            return Ok(Some(format!(
-                "persistentvolumeclaim \"{}\"",
-                claim.name_any()
-            )));
-        }
-    }
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
-    let not_ours = format!("!{}", labels::MANAGED_BY);
-    let foreign_pods = cluster
-        .call(
-            list("pods"),
-            pods.list(&ListParams::default().labels(&not_ours)),
-        )
-        .await?;
-    if let Some(pod) = foreign_pods.items.first() {
-        return Ok(Some(format!("pod \"{}\"", pod.name_any())));
-    }
-    Ok(None)
-}
-
 /// Waits, with a spinner, until the stack's pods are gone and the purged
-/// namespaces have finished terminating.
+/// namespaces have finished terminating. Lists again after each watch, in
+/// case a controller started a pod while its owner was being deleted.
 async fn wait_for_termination(
     cluster: &Cluster,
     namespaces: &[String],
@@ -324,67 +156,54 @@ async fn wait_for_termination(
     removed_namespaces: &[String],
     timeout: Duration,
 ) -> Result<()> {
-    let bar = ProgressBar::with_draw_target(
-        None,
-        if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}").expect("valid progress template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let started = Instant::now();
-    let result = loop {
-        let mut pods_left = 0;
-        for ns in namespaces {
-            let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
-            let list = cluster
-                .call(
-                    Action::new("list", "pods").in_namespace(Some(ns)),
-                    pods.list(&ListParams::default().labels(selector)),
-                )
-                .await?;
-            pods_left += list.items.len();
-        }
-        let api: Api<Namespace> = Api::all(cluster.client.clone());
-        let mut namespaces_left = Vec::new();
-        for name in removed_namespaces {
-            if cluster
-                .call(
-                    Action::new("get", "namespaces").named(name),
-                    api.get_opt(name),
-                )
-                .await?
-                .is_some()
-            {
-                namespaces_left.push(name.as_str());
+    let bar = progress::spinner("waiting for the stack's pods to terminate");
+    let message = RefCell::new(String::new());
+    let waiting = async {
+        loop {
+            let left = prune::leftovers(cluster, namespaces, selector, removed_namespaces).await?;
+            if left.is_empty() {
+                return Ok(());
             }
+            let mut pods = left.pods.len();
+            let mut terminating: Vec<String> =
+                left.namespaces.iter().map(|n| n.name_any()).collect();
+            let show = |pods: usize, terminating: &[String]| {
+                let text = waiting_for(pods, terminating);
+                bar.set_message(text.clone());
+                *message.borrow_mut() = text;
+            };
+            show(pods, &terminating);
+            prune::await_deleted(cluster, &left, |kind, name| {
+                match kind {
+                    "Pod" => pods = pods.saturating_sub(1),
+                    _ => terminating.retain(|n| n != name),
+                }
+                show(pods, &terminating);
+            })
+            .await?;
         }
-        if pods_left == 0 && namespaces_left.is_empty() {
-            break Ok(());
-        }
-        let message = match pods_left {
-            0 => format!(
-                "waiting for namespace {} to terminate",
-                namespaces_left.join(", ")
-            ),
-            n => format!(
-                "waiting for {n} pod{} to terminate",
-                if n == 1 { "" } else { "s" }
-            ),
-        };
-        bar.set_message(message.clone());
-        if started.elapsed() >= timeout {
-            break Err(Error::Other(format!(
-                "timed out after {} {message} (--timeout)",
-                humanize(timeout)
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let result = match within(timeout, waiting).await {
+        Some(result) => result,
+        None => Err(Error::Other(format!(
+            "timed out after {} {} (--timeout)",
+            humanize(timeout),
+            message.borrow()
+        ))),
     };
     bar.finish_and_clear();
     result
+}
+
+fn waiting_for(pods: usize, terminating: &[String]) -> String {
+    match pods {
+        0 => format!(
+            "waiting for namespace {} to terminate",
+            terminating.join(", ")
+        ),
+        n => format!(
+            "waiting for {n} pod{} to terminate",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
 }

@@ -2,24 +2,16 @@
 //! stack. Every step is idempotent, so an interrupted run is finished by the
 //! next one, and re-running an unchanged spec changes nothing.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::ListParams;
-use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, parse_duration};
 use crate::cluster::Cluster;
-use crate::cluster::nodes;
-use crate::cluster::{apply, stack, wait};
-use crate::error::{Action, Error, Result, humanize};
+use crate::cluster::{apply, preflight, wait};
+use crate::error::{Error, Result};
 use crate::render::{self, Credentials, StoragePlan};
 use crate::spec::{self, Arch, DEV_COMPONENT, Draft, Spec};
 use crate::{catalog, labels, output, wizard};
@@ -100,11 +92,6 @@ struct UpReport {
     dev_namespace: String,
     test_namespace: String,
     endpoints: Vec<Endpoint>,
-}
-
-/// Whether prompts can be shown: both the keyboard and the prompt's screen are terminals.
-pub fn interactive() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
@@ -211,7 +198,7 @@ fn resolve_spec_source(args: &UpArgs) -> Result<(Spec, bool)> {
         eprintln!("Using {}", spec::DEFAULT_FILE);
         return Ok((apply_overrides(spec::load(default_file)?, args)?, false));
     }
-    if interactive() && !args.yes && !args.dry_run {
+    if wizard::interactive() && !args.yes && !args.dry_run {
         let spec = wizard::run(&draft_from_flags(args)?, default_file)?;
         return Ok((spec, true));
     }
@@ -323,14 +310,10 @@ fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
 }
 
 fn confirm_apply(spec: &Spec) -> Result<bool> {
-    if !interactive() {
-        return Err(Error::Usage(
-            "refusing to apply without confirmation: there is no terminal to ask; pass --yes"
-                .into(),
-        ));
-    }
-    eprintln!("{}", wizard::summary(spec));
-    wizard::confirm("Apply this stack?")
+    wizard::confirm_or_refuse("apply", || {
+        eprintln!("{}", wizard::summary(spec));
+        "Apply this stack?".to_owned()
+    })
 }
 
 fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
@@ -369,16 +352,16 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
 /// Everything after the spec is settled, in an order where each step can be
 /// interrupted and redone.
 async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
-    check_namespaces(cluster, spec, args.timeout).await?;
-    let spec = &pin_code_path(cluster, spec).await?;
+    preflight::check_namespaces(cluster, spec, args.timeout).await?;
+    let spec = &preflight::pin_code_path(cluster, spec).await?;
     if !args.skip_arch_check {
-        check_target_arch(cluster, spec).await?;
+        preflight::check_target_arch(cluster, spec).await?;
         let target: Vec<String> = spec.target_arch.iter().map(ToString::to_string).collect();
         crate::registry::gate::run(cluster, &spec.images(), &target, &args.registry.options())
             .await?;
     }
-    let storage = storage_plan(cluster, spec).await?;
-    let existing = existing_credentials(cluster, spec).await?;
+    let storage = preflight::storage_plan(cluster, spec).await?;
+    let existing = preflight::existing_credentials(cluster, spec).await?;
     let credentials = render::complete_credentials(spec, &existing, generate_password);
     let objects = render::render(spec, &credentials, &storage);
     let waves = spec.start_waves();
@@ -438,343 +421,6 @@ fn split_by_wave(
         }
     }
     (first, later)
-}
-
-/// Refuses namespaces kubectl-devenv did not create for this stack, and
-/// waits out a namespace still terminating after `down --purge`.
-async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Result<()> {
-    let api: Api<Namespace> = Api::all(cluster.client.clone());
-    let started = std::time::Instant::now();
-    for name in spec.namespaces() {
-        loop {
-            let action = Action::new("get", "namespaces").named(name);
-            let Some(namespace) = cluster.call(action, api.get_opt(name)).await? else {
-                break;
-            };
-            if let Some(problem) = stack::foreign_namespace_problem(&namespace, &spec.name) {
-                return Err(Error::Other(format!(
-                    "{problem}; choose other namespaces in {} (spec.namespaces) or with --dev-namespace/--test-namespace",
-                    spec::DEFAULT_FILE
-                )));
-            }
-            if namespace.metadata.deletion_timestamp.is_none() {
-                break;
-            }
-            if started.elapsed() >= timeout {
-                return Err(Error::Other(format!(
-                    "namespace \"{name}\" is still terminating after {}",
-                    humanize(timeout)
-                )));
-            }
-            tracing::info!("waiting for namespace {name} to finish terminating");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-    Ok(())
-}
-
-/// The cluster's nodes, or `None` when RBAC refuses the list: the checks
-/// that need them then only warn (`warn` says what went unchecked).
-async fn nodes_or_warn(cluster: &Cluster, warn: impl FnOnce(&Error)) -> Result<Option<Vec<Node>>> {
-    let api: Api<Node> = Api::all(cluster.client.clone());
-    match cluster
-        .call(
-            Action::new("list", "nodes"),
-            api.list(&ListParams::default()),
-        )
-        .await
-    {
-        Ok(list) => Ok(Some(list.items)),
-        Err(err) if err.is_forbidden() => {
-            warn(&err);
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Refuses a target architecture no node has: the pods would never be
-/// scheduled. Without permission to list nodes, only warns.
-async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
-    let Some(arch) = spec.target_arch else {
-        return Ok(());
-    };
-    let Some(nodes) = nodes_or_warn(cluster, |err| {
-        eprintln!("Warning: cannot list nodes to check for {arch} nodes: {err}");
-    })
-    .await?
-    else {
-        return Ok(());
-    };
-    let arches: std::collections::BTreeSet<String> =
-        nodes.iter().map(nodes::architecture).collect();
-    if arches.contains(arch.as_str()) {
-        return Ok(());
-    }
-    Err(Error::Other(format!(
-        "no node has architecture {arch} (the nodes are: {}); change targetArch / --arch, or pass --skip-arch-check",
-        if arches.is_empty() {
-            "none".to_owned()
-        } else {
-            arches.into_iter().collect::<Vec<_>>().join(", ")
-        }
-    )))
-}
-
-/// A hostPath is a directory on one node, so with `--code-path` the dev pod
-/// runs on the node that has it: the one named by `--code-path-node` /
-/// `dev.codePathNode`, else the only node that can run the dev pod. Among
-/// several, any guess would be wrong on every other node (the pod would hang
-/// in ContainerCreating), so `up` refuses and names them.
-async fn pin_code_path(cluster: &Cluster, spec: &Spec) -> Result<Spec> {
-    let mut spec = spec.clone();
-    let Some(path) = spec.dev.code_path.clone() else {
-        return Ok(spec);
-    };
-    let named = spec.dev.code_path_node.is_some();
-    let Some(list) = nodes_or_warn(cluster, |err| {
-        if !named {
-            eprintln!(
-                "Warning: cannot list nodes to find the one that has {}: {err}; \
-                 the dev pod may land on a node without it (set --code-path-node)",
-                path.display()
-            );
-        }
-    })
-    .await?
-    else {
-        return Ok(spec);
-    };
-    let candidates = code_path_candidates(&list, &spec);
-    match &spec.dev.code_path_node {
-        Some(node) if !list.iter().any(|n| n.name_any() == *node) => Err(Error::Other(format!(
-            "node \"{node}\" (--code-path-node / dev.codePathNode) does not exist"
-        ))),
-        Some(node) if !candidates.contains(node) => Err(Error::Other(format!(
-            "node \"{node}\" (--code-path-node / dev.codePathNode) cannot run the dev pod: \
-             it is not Ready, is cordoned, or does not match the stack's placement, targetArch \
-             or tolerations{}",
-            nodes_hint(&candidates)
-        ))),
-        Some(_) => Ok(spec),
-        None => match candidates.as_slice() {
-            [only] => {
-                eprintln!(
-                    "Mounting {} from node \"{only}\", the only node that can run the dev pod.",
-                    path.display()
-                );
-                spec.dev.code_path_node = Some(only.clone());
-                Ok(spec)
-            }
-            [] => Err(Error::Other(
-                "--code-path: no Ready, schedulable node matches the stack's placement and targetArch"
-                    .into(),
-            )),
-            several => Err(Error::Other(format!(
-                "--code-path {} is a directory on one node, and {} nodes can run the dev pod: \
-                 name the one that has it with --code-path-node NODE (or dev.codePathNode in {}){}",
-                path.display(),
-                several.len(),
-                spec::DEFAULT_FILE,
-                nodes_hint(several)
-            ))),
-        },
-    }
-}
-
-fn nodes_hint(nodes: &[String]) -> String {
-    const SHOWN: usize = 5;
-    match nodes.len() {
-        0 => String::new(),
-        n if n <= SHOWN => format!(" (nodes that can: {})", nodes.join(", ")),
-        n => format!(
-            " (nodes that can: {}, and {} more)",
-            nodes[..SHOWN].join(", "),
-            n - SHOWN
-        ),
-    }
-}
-
-/// The nodes the dev pod can be scheduled on, as far as placement goes:
-/// Ready, not cordoned, matching the node selector (placement plus
-/// targetArch), with every NoSchedule/NoExecute taint tolerated.
-fn code_path_candidates(nodes: &[Node], spec: &Spec) -> Vec<String> {
-    let selector = render::node_selector(spec).unwrap_or_default();
-    nodes
-        .iter()
-        .filter(|node| {
-            let ready = node
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let cordoned = node
-                .spec
-                .as_ref()
-                .and_then(|s| s.unschedulable)
-                .unwrap_or(false);
-            let labels = node.labels();
-            let selected = selector
-                .iter()
-                .all(|(k, v)| labels.get(k).is_some_and(|l| l == v));
-            let tolerated = node
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.as_ref())
-                .into_iter()
-                .flatten()
-                .filter(|t| t.effect != "PreferNoSchedule")
-                .all(|taint| {
-                    spec.placement
-                        .tolerations
-                        .iter()
-                        .any(|t| tolerates(t, taint))
-                });
-            ready && !cordoned && selected && tolerated
-        })
-        .map(|node| node.name_any())
-        .collect()
-}
-
-/// The scheduler's rule: an empty key with `Exists` tolerates everything;
-/// otherwise the keys match, the values match (or `Exists`), and the
-/// effects match (or the toleration names none).
-fn tolerates(
-    toleration: &k8s_openapi::api::core::v1::Toleration,
-    taint: &k8s_openapi::api::core::v1::Taint,
-) -> bool {
-    let exists = toleration.operator.as_deref() == Some("Exists");
-    let key = toleration.key.as_deref().unwrap_or_default();
-    let effect_ok = toleration
-        .effect
-        .as_deref()
-        .is_none_or(|e| e.is_empty() || e == taint.effect);
-    if key.is_empty() {
-        return exists && effect_ok;
-    }
-    let value_ok = exists
-        || toleration.value.as_deref().unwrap_or_default()
-            == taint.value.as_deref().unwrap_or_default();
-    key == taint.key && value_ok && effect_ok
-}
-
-/// PVCs when the cluster has a default StorageClass, else emptyDir (with a
-/// warning). A StatefulSet that already exists keeps the kind of volume it
-/// was created with: its claim templates cannot be changed.
-async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
-    let classes: Api<StorageClass> = Api::all(cluster.client.clone());
-    let default_mode = match cluster
-        .call(
-            Action::new("list", "storageclasses"),
-            classes.list(&ListParams::default()),
-        )
-        .await
-    {
-        Ok(list) if list.items.iter().any(is_default_class) => render::StorageMode::Persistent,
-        Ok(_) => render::StorageMode::Ephemeral,
-        Err(err) if err.is_forbidden() => {
-            tracing::warn!("cannot list StorageClasses: {err}");
-            render::StorageMode::Ephemeral
-        }
-        Err(err) => return Err(err),
-    };
-    let statefulsets: Api<StatefulSet> =
-        Api::namespaced(cluster.client.clone(), &spec.test_namespace);
-    let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
-    let existing = cluster
-        .call(
-            Action::new("list", "statefulsets").in_namespace(Some(&spec.test_namespace)),
-            statefulsets.list(&params),
-        )
-        .await?;
-    let mut per_component = BTreeMap::new();
-    for sts in &existing.items {
-        let has_claims = sts
-            .spec
-            .as_ref()
-            .and_then(|s| s.volume_claim_templates.as_ref())
-            .is_some_and(|c| !c.is_empty());
-        let mode = if has_claims {
-            render::StorageMode::Persistent
-        } else {
-            render::StorageMode::Ephemeral
-        };
-        if let Some(component) = sts.labels().get(labels::COMPONENT) {
-            per_component.insert(component.clone(), mode);
-        }
-    }
-    let plan = StoragePlan {
-        default: default_mode,
-        per_component,
-    };
-    let ephemeral: Vec<&str> = spec
-        .components
-        .iter()
-        .filter(|c| c.storage.as_ref().is_some_and(|s| s.class_name.is_none()))
-        .filter(|c| plan.mode_for(&c.name) == render::StorageMode::Ephemeral)
-        .map(|c| c.name.as_str())
-        .collect();
-    if spec.dev.sync.persist && default_mode == render::StorageMode::Ephemeral {
-        eprintln!(
-            "Warning: the cluster has no default StorageClass; sync.persist falls back to an emptyDir, \
-             so the synced code is uploaded again when the dev pod is replaced"
-        );
-    }
-    if !ephemeral.is_empty() {
-        eprintln!(
-            "Warning: the cluster has no default StorageClass; {} keep{} data in emptyDir volumes, \
-             which are lost with the pod (set storage.className to use a class)",
-            ephemeral.join(", "),
-            if ephemeral.len() == 1 {
-                "s its"
-            } else {
-                " their"
-            }
-        );
-    }
-    Ok(plan)
-}
-
-fn is_default_class(class: &StorageClass) -> bool {
-    let annotations = class.annotations();
-    [
-        "storageclass.kubernetes.io/is-default-class",
-        "storageclass.beta.kubernetes.io/is-default-class",
-    ]
-    .iter()
-    .any(|key| annotations.get(*key).map(String::as_str) == Some("true"))
-}
-
-/// The credentials already in the cluster: the test namespace's Secret, else
-/// its copy in the dev namespace (an interrupted run may have written only one).
-async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
-    let mut found = Credentials::new();
-    for component in &spec.components {
-        if !component.has_credentials() {
-            continue;
-        }
-        let name = render::credentials_secret_name(&component.name);
-        for ns in [&spec.test_namespace, &spec.dev_namespace] {
-            let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-            let action = Action::new("get", "secrets")
-                .named(&name)
-                .in_namespace(Some(ns));
-            let Some(secret) = cluster.call(action, secrets.get_opt(&name)).await? else {
-                continue;
-            };
-            let values: BTreeMap<String, String> = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| String::from_utf8(v.0).ok().map(|v| (k, v)))
-                .collect();
-            if !values.is_empty() {
-                found.insert(component.name.clone(), values);
-                break;
-            }
-        }
-    }
-    Ok(found)
 }
 
 /// 24 random alphanumerics (about 143 bits), safe in URLs and shell variables.
@@ -887,49 +533,6 @@ mod tests {
         );
     }
 
-    fn node(name: &str, labels: &[(&str, &str)], taint: Option<&str>, ready: bool) -> Node {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "labels": labels.iter().cloned().collect::<BTreeMap<_, _>>()},
-            "spec": {"taints": taint.map(|key| vec![serde_json::json!({"key": key, "effect": "NoSchedule"})])},
-            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_code_path_goes_to_the_nodes_that_can_run_the_dev_pod() {
-        let nodes = [
-            node("a", &[("kubernetes.io/arch", "amd64")], None, true),
-            node("b", &[("kubernetes.io/arch", "arm64")], None, true),
-            node("c", &[("kubernetes.io/arch", "amd64")], None, false),
-            node(
-                "pool",
-                &[("kubernetes.io/arch", "amd64"), ("dev", "true")],
-                Some("dev"),
-                true,
-            ),
-        ];
-        let parsed = |extra: &str| {
-            spec::parse(
-                &format!(
-                    "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {{name: a}}\nspec:\n{extra}  dev: {{codePath: /src}}\n  components: [{{kind: redis}}]\n"
-                ),
-                "x",
-            )
-            .unwrap()
-        };
-        assert_eq!(code_path_candidates(&nodes, &parsed("")), ["a", "b"]);
-        assert_eq!(
-            code_path_candidates(&nodes, &parsed("  targetArch: amd64\n")),
-            ["a"]
-        );
-        let placed = parsed(
-            "  placement: {nodeSelector: {dev: \"true\"}, tolerations: [{key: dev, operator: Exists, effect: NoSchedule}]}\n",
-        );
-        assert_eq!(code_path_candidates(&nodes, &placed), ["pool"]);
-        assert!(nodes_hint(&["a".into(), "b".into()]).contains("a, b"));
-    }
-
     #[test]
     fn passwords_are_random_and_alphanumeric() {
         let a = generate_password();
@@ -969,20 +572,6 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(sync_hint(&mounted), None);
-    }
-
-    #[test]
-    fn default_classes_are_recognised() {
-        let mut class = StorageClass::default();
-        assert!(!is_default_class(&class));
-        class.metadata.annotations = Some(
-            [(
-                "storageclass.kubernetes.io/is-default-class".to_owned(),
-                "true".to_owned(),
-            )]
-            .into(),
-        );
-        assert!(is_default_class(&class));
     }
 
     #[test]

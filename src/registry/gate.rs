@@ -4,9 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Node;
-use kube::Api;
-use kube::api::ListParams;
 use serde::Serialize;
 
 use super::platform::{Arch, parse_arch_list};
@@ -14,7 +11,7 @@ use super::reference::normalize;
 use super::{ImageCheck, RegistryOptions, check_images};
 use crate::cluster::Cluster;
 use crate::cluster::nodes;
-use crate::error::{Action, Error, Result};
+use crate::error::{Error, Result};
 
 /// What the images must provide, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,22 +159,6 @@ pub fn suggestions(image: &str) -> Vec<String> {
     }
 }
 
-/// Architecture → number of nodes, from the `kubernetes.io/arch` label or nodeInfo.
-pub async fn node_architectures(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
-    let nodes: Api<Node> = Api::all(cluster.client.clone());
-    let list = cluster
-        .call(
-            Action::new("list", "nodes"),
-            nodes.list(&ListParams::default()),
-        )
-        .await?;
-    let mut counts = BTreeMap::new();
-    for node in &list.items {
-        *counts.entry(nodes::architecture(node)).or_insert(0) += 1;
-    }
-    Ok(counts)
-}
-
 /// Node architecture names as [`Arch`]es, dropping what is not an architecture (`unknown`).
 pub fn arches_of(counts: &BTreeMap<String, usize>) -> Vec<Arch> {
     let names: Vec<String> = counts.keys().cloned().collect();
@@ -197,7 +178,7 @@ pub async fn requirement_for_up(
             source: "target architecture".into(),
         });
     }
-    match node_architectures(cluster).await {
+    match nodes::architecture_counts(cluster).await {
         Ok(counts) if !arches_of(&counts).is_empty() => Some(ArchRequirement::AnyOf {
             arches: arches_of(&counts),
             source: "nodes".into(),

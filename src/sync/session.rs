@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector};
@@ -27,7 +27,7 @@ use crate::sync::plan::diff;
 use crate::sync::remote::{HEARTBEAT, Remote, Target};
 use crate::sync::scan::{Excludes, scan};
 use crate::sync::{SyncError, watch as fs_watch};
-use crate::{labels, render, spec};
+use crate::{labels, progress, render, spec};
 
 pub struct Options {
     /// The local tree (it exists; canonical).
@@ -310,17 +310,7 @@ fn progress_bar(first: bool, total: u64, files: usize) -> ProgressBar {
     if !first || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message(format!("{files} files"));
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    progress::bytes(total, format!("{files} files"))
 }
 
 /// Errors a vanished pod can cause (as opposed to what the pod says about itself).

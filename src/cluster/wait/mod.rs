@@ -6,20 +6,19 @@
 pub mod diagnose;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Resource, ResourceExt};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Scope, nodes};
 use crate::error::{Action, Error, Result, humanize};
-use crate::labels;
 use crate::spec::{DEV_COMPONENT, Spec};
+use crate::{labels, progress};
 use diagnose::{ClaimState, ClassLookup};
 pub use diagnose::{Finding, Problem, When};
 
@@ -148,25 +147,19 @@ struct Snapshot {
 }
 
 async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
-    let params = ListParams::default().labels(&labels::stack_selector(&spec.name));
+    let selector = labels::stack_selector(&spec.name);
     let mut rollouts = BTreeMap::new();
     let mut revisions = BTreeMap::new();
     let mut pods = Vec::new();
     let mut claims = Vec::new();
     for ns in spec.namespaces() {
-        let client = &cluster.client;
-        let action = |resource: &str| Action::new("list", resource).in_namespace(Some(ns));
-        let deployments_api = Api::<Deployment>::namespaced(client.clone(), ns);
-        let statefulsets_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
-        let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
-        let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
-        let sets_api = Api::<ReplicaSet>::namespaced(client.clone(), ns);
+        let scope = Scope::Namespace(ns.to_owned());
         let (deployments, statefulsets, pod_list, claim_list, sets) = tokio::try_join!(
-            cluster.call(action("deployments"), deployments_api.list(&params)),
-            cluster.call(action("statefulsets"), statefulsets_api.list(&params)),
-            cluster.call(action("pods"), pods_api.list(&params)),
-            cluster.call(action("persistentvolumeclaims"), claims_api.list(&params)),
-            cluster.call(action("replicasets"), sets_api.list(&params)),
+            cluster.list::<Deployment>(&scope, &selector),
+            cluster.list::<StatefulSet>(&scope, &selector),
+            cluster.list::<Pod>(&scope, &selector),
+            cluster.list::<PersistentVolumeClaim>(&scope, &selector),
+            cluster.list::<ReplicaSet>(&scope, &selector),
         )?;
         let key = |meta: &kube::api::ObjectMeta| {
             let component = meta
@@ -176,31 +169,26 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
                 .unwrap_or_default();
             (ns.to_owned(), component)
         };
-        for d in &deployments.items {
+        for d in &deployments {
             rollouts.insert(key(&d.metadata), deployment_rollout(d));
-            revisions.insert(key(&d.metadata), deployment_revision(d, &sets.items));
+            revisions.insert(key(&d.metadata), deployment_revision(d, &sets));
         }
-        for s in &statefulsets.items {
+        for s in &statefulsets {
             rollouts.insert(key(&s.metadata), statefulset_rollout(s));
             revisions.insert(key(&s.metadata), statefulset_revision(s));
         }
-        pods.extend(pod_list.items);
-        claims.extend(claim_list.items);
+        pods.extend(pod_list);
+        claims.extend(claim_list);
     }
     let pending = claims
         .iter()
         .any(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"));
     let classes = if pending {
-        let api: Api<StorageClass> = Api::all(cluster.client.clone());
         cluster
-            .call(
-                Action::new("list", "storageclasses"),
-                api.list(&ListParams::default()),
-            )
+            .list::<StorageClass>(&Scope::All, "")
             .await
             .map_err(|err| tracing::debug!("cannot list StorageClasses: {err}"))
             .ok()
-            .map(|list| list.items)
     } else {
         None
     };
@@ -264,26 +252,8 @@ async fn wait_for(
     targets: Vec<Target>,
     deadline: Deadline,
 ) -> Result<()> {
-    let multi = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let width = targets.iter().map(|t| t.component.len()).max().unwrap_or(0);
-    let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} {{prefix:{width}}} {{pos}}/{{len}} {{msg}}"
-    ))
-    .expect("valid progress template");
-    let bars: Vec<ProgressBar> = targets
-        .iter()
-        .map(|t| {
-            let bar = multi.add(ProgressBar::new(1).with_style(style.clone()));
-            bar.set_prefix(t.component.clone());
-            bar.set_message("waiting");
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        })
-        .collect();
+    let components: Vec<String> = targets.iter().map(|t| t.component.clone()).collect();
+    let (multi, bars) = progress::lines(&components);
     let result = poll_until_ready(cluster, spec, &targets, &bars, deadline).await;
     for bar in &bars {
         bar.finish_and_clear();
@@ -594,12 +564,15 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
             .find(|c| c.name == container)
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
-        let nodes: Api<Node> = Api::all(cluster.client.clone());
+        let nodes = cluster.api::<Node>(&Scope::All);
         let node_arch = cluster
-            .call(Action::new("get", "nodes").named(&node), nodes.get(&node))
+            .call(
+                cluster.action::<Node>("get", &Scope::All).named(&node),
+                nodes.get(&node),
+            )
             .await
             .ok()
-            .map(|n| crate::cluster::nodes::architecture(&n));
+            .map(|n| nodes::architecture(&n));
         return Problem::ExecFormat {
             image,
             node,
