@@ -115,7 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
         'kubectl-devenv;down' {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The stack''s description (default: ./devenv.yaml if it exists)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The stack''s description (default: ./devenv.yaml if it exists)')
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack to remove, by name')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the pods (and, with --purge, the namespaces) to go away')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
@@ -140,7 +140,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
         'kubectl-devenv;logs' {
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only lines newer than this (e.g. 5s, 2m, 1h)')
             [CompletionResult]::new('--tail', '--tail', [CompletionResultType]::ParameterName, 'Only the last N lines of each pod')
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one with this component)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -163,7 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;shell' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one with this component)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -203,7 +203,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;status' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'Only this stack')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -229,7 +229,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'An image to check; repeat or list several')
             [CompletionResult]::new('--insecure-registry', '--insecure-registry', [CompletionResultType]::ParameterName, 'A registry (host:port) to reach over plain HTTP; loopback registries always are')
             [CompletionResult]::new('--registry-timeout', '--registry-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a registry to answer, per request (to connect: at most 5s)')
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack to probe with --isolation (default: the one in ./devenv.yaml)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--probe-image', '--probe-image', [CompletionResultType]::ParameterName, 'The probe pods'' image with --isolation; it needs sh, timeout and nc')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long the --isolation probe may take, pod start included')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
@@ -257,7 +257,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Local address to listen on')
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'Only components of this stack')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
@@ -280,7 +280,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
         'kubectl-devenv;sync' {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)')
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in devenv.yaml, else the only one with a dev pod)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -300,7 +300,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;credentials' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one with this component)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -319,7 +319,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;run' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--port-range', '--port-range', [CompletionResultType]::ParameterName, 'Local ports to forward from, e.g. 20000-20100 (default: each Service port if free, else the next free one)')
             [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
@@ -340,7 +340,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;env' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
@@ -360,7 +360,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-devenv' -ScriptBlock {
             break
         }
         'kubectl-devenv;open' {
-            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, else the only one)')
+            [CompletionResult]::new('--stack', '--stack', [CompletionResultType]::ParameterName, 'The stack (default: the one in ./devenv.yaml, if there is one)')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port (default: the dev pod''s HTTP port if free, else the next free one)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port (default: the dev pod''s HTTP port if free, else the next free one)')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Local address to listen on')

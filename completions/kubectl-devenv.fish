@@ -103,7 +103,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s v
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand init" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s f -l file -d 'The stack\'s description (default: ./devenv.yaml if it exists)' -r -F
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l stack -d 'The stack to remove, by name' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l timeout -d 'How long to wait for the pods (and, with --purge, the namespaces) to go away' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -l context -d 'The name of the kubeconfig context to use' -r
@@ -123,7 +123,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s h
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand down" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l since -d 'Only lines newer than this (e.g. 5s, 2m, 1h)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l tail -d 'Only the last N lines of each pod' -r
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -140,7 +140,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s p
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand logs" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand shell" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -171,7 +171,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand version" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l stack -d 'Only this stack' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand status" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -192,7 +192,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l image -d 'An image to check; repeat or list several' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l insecure-registry -d 'A registry (host:port) to reach over plain HTTP; loopback registries always are' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l registry-timeout -d 'How long to wait for a registry to answer, per request (to connect: at most 5s)' -r
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l stack -d 'The stack to probe with --isolation (default: the one in ./devenv.yaml)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l probe-image -d 'The probe pods\' image with --isolation; it needs sh, timeout and nc' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l timeout -d 'How long the --isolation probe may take, pod start included' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -214,7 +214,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s 
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand check" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s p -l port -d 'Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a Service with several (repeatable; 0 picks any free port)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l address -d 'Local address to listen on' -r
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l stack -d 'Only components of this stack' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
 websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -233,7 +233,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand forward" -s V -l version -d 'Print version'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s f -l file -d 'The devenv.yaml with the sync settings (default: ./devenv.yaml when it exists)' -r -F
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l stack -d 'The stack (default: the one in devenv.yaml, else the only one with a dev pod)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -249,7 +249,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -l o
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand sync" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one with this component)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -264,7 +264,7 @@ shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand credentials" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l port-range -d 'Local ports to forward from, e.g. 20000-20100 (default: each Service port if free, else the next free one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'
 websocket\t'WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets'"
@@ -282,7 +282,7 @@ shell\t'`export NAME=value` lines (`env` only)'"
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand run" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -298,7 +298,7 @@ complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -l sh
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand env" -s V -l version -d 'Print version'
-complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l stack -d 'The stack (default: the one in ./devenv.yaml, else the only one)' -r
+complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l stack -d 'The stack (default: the one in ./devenv.yaml, if there is one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -s p -l port -d 'Local port (default: the dev pod\'s HTTP port if free, else the next free one)' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l address -d 'Local address to listen on' -r
 complete -c kubectl-devenv -n "__fish_kubectl_devenv_using_subcommand open" -l protocol -d 'How streams reach the API server: spdy, or websocket through proxies that refuse SPDY upgrades' -r -f -a "spdy\t'SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged'

@@ -267,6 +267,21 @@ fn bad_flags_name_the_flag() {
         "which stack? there is no devenv.yaml here: pass --stack NAME or -f FILE",
     );
     assert_flag_error(
+        &["up", "-n", "shop", "--components", "redis", "--yes"],
+        2,
+        "-n/--namespace does not apply to up: a stack's namespaces come from devenv.yaml",
+    );
+    assert_flag_error(
+        &["down", "-n", "shop", "--stack", "shop", "--yes"],
+        2,
+        "-n/--namespace does not apply to down",
+    );
+    assert_flag_error(
+        &["check", "--stack", "shop", "--image", "nginx:1.27"],
+        2,
+        "--stack is for --isolation",
+    );
+    assert_flag_error(
         &["down", "--stack", "Bad_Name", "--yes"],
         2,
         "--stack: invalid name \"Bad_Name\"",

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, Scope, nodes, workloads};
+use crate::commands::StackArg;
 use crate::error::{Error, Result};
 use crate::registry::gate::arches_of;
 use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};
@@ -47,9 +48,8 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with_all = ["arch", "images", "deployed", "all_namespaces"])]
     pub isolation: bool,
 
-    /// The stack to probe with --isolation (default: the one in ./devenv.yaml)
-    #[arg(long, value_name = "NAME", requires = "isolation")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// The probe pods' image with --isolation; it needs sh, timeout and nc
     #[arg(long, value_name = "IMAGE", default_value = "busybox:1.37")]
@@ -86,9 +86,14 @@ pub struct CheckReport {
 }
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
+    if args.stack.name.is_some() && !args.isolation {
+        return Err(Error::Usage(
+            "--stack is for --isolation; images are checked from -f FILE or ./devenv.yaml".into(),
+        ));
+    }
     if args.isolation {
         let options = crate::commands::isolation::Options {
-            stack: args.stack.as_deref(),
+            stack: args.stack.name.as_deref(),
             file: args.file.as_deref(),
             probe_image: &args.probe_image,
             timeout: args.timeout,

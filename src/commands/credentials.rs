@@ -8,6 +8,7 @@ use clap::Args;
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::error::{Error, Result};
 use crate::output;
 
@@ -17,14 +18,13 @@ pub struct CredentialsArgs {
     #[arg(value_name = "COMPONENT")]
     pub component: String,
 
-    /// The stack (default: the one in ./devenv.yaml, else the only one with this component)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 }
 
 pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;
     let values = decode(secret.data.unwrap_or_default())?;
     if let Some(text) = output::structured(global.output, &values)? {

@@ -11,6 +11,7 @@ use kube::ResourceExt;
 
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::cluster::{Cluster, prune, within};
+use crate::commands::StackArg;
 use crate::error::{Error, Result, humanize};
 use crate::{labels, progress, spec, wizard};
 
@@ -25,9 +26,8 @@ pub struct DownArgs {
     )]
     pub file: Option<PathBuf>,
 
-    /// The stack to remove, by name
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Also delete the data volumes (PVCs), the credential Secrets and the namespaces
     #[arg(long)]
@@ -49,7 +49,7 @@ struct Target {
 }
 
 fn target(args: &DownArgs) -> Result<Target> {
-    if let Some(name) = &args.stack {
+    if let Some(name) = &args.stack.name {
         if let Some(problem) = spec::name_problem(name, spec::MAX_NAME_LEN) {
             return Err(Error::Usage(format!(
                 "--stack: invalid name \"{name}\": {problem}"
@@ -78,6 +78,13 @@ fn target(args: &DownArgs) -> Result<Target> {
 }
 
 pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
+    if global.namespace.is_some() {
+        return Err(Error::Usage(
+            "-n/--namespace does not apply to down: it finds a stack's namespaces by its labels; \
+             pass --stack NAME or -f FILE"
+                .into(),
+        ));
+    }
     let target = target(args)?;
     let cluster = Cluster::connect(&global.connection()).await?;
     let namespaces =

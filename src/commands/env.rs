@@ -12,6 +12,7 @@ use kube::{Api, ResourceExt};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::commands::forward::{self, ComponentService};
 use crate::error::{Action, Error, Result};
 use crate::localenv::{self, Endpoint, LocalVar, PodVar, Source};
@@ -22,9 +23,8 @@ pub const LOCAL_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
-    /// The stack (default: the one in ./devenv.yaml, else the only one)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Print values that come from Secrets (passwords); otherwise they are placeholders
     #[arg(long)]
@@ -131,7 +131,7 @@ impl DevEnvironment {
 
 pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     let environment = DevEnvironment::read(&cluster, stack.as_deref()).await?;
     let secrets = if args.show_secrets {
         environment.secrets(&cluster).await?

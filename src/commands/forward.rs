@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, within};
+use crate::commands::StackArg;
 use crate::error::{Action, Error, Result};
 use crate::forward::clients::client_command;
 use crate::forward::listener::Forward;
@@ -40,9 +41,8 @@ pub struct ForwardArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Only components of this stack
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// How streams reach the API server: spdy, or websocket through proxies that refuse SPDY
     /// upgrades
@@ -298,7 +298,8 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     let mut stop = StopSignal::listen()?;
     let cluster = Cluster::connect(&global.connection()).await?;
 
-    let (found, scope) = list_services(&cluster, args.stack.as_deref()).await?;
+    let stack = args.stack.resolve()?;
+    let (found, scope) = list_services(&cluster, stack.as_deref()).await?;
     let services = select_services(&found, &wanted, args.all, &scope)?;
     let plan = plan_ports(&services, &args.ports)?;
 
@@ -800,7 +801,7 @@ spec:
             ],
             address: "127.0.0.1".parse().unwrap(),
             all: false,
-            stack: None,
+            stack: StackArg::default(),
             protocol: Protocol::Spdy,
         };
         assert_eq!(wanted_components(&args).unwrap(), ["mysql", "redis"]);

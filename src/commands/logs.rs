@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::error::{Action, Error, Result};
 
 #[derive(Debug, Args)]
@@ -37,9 +38,8 @@ pub struct LogsArgs {
     #[arg(long, value_name = "N")]
     pub tail: Option<i64>,
 
-    /// The stack (default: the one in ./devenv.yaml, else the only one with this component)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 }
 
 pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
@@ -52,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
         ));
     }
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;
     // Follows stay open for as long as the pods log; only connecting is bounded.
     let streaming = if args.follow {

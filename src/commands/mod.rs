@@ -16,3 +16,35 @@ pub mod status;
 pub mod sync;
 pub mod up;
 pub mod version;
+
+use clap::Args;
+
+use crate::cluster::stack;
+use crate::error::{Error, Result};
+use crate::spec;
+
+/// `--stack`, the same on every command that acts on a running stack: the
+/// name given, else the stack of `./devenv.yaml` when there is one. With
+/// neither, the listing commands (status, forward) cover every stack and
+/// the others take the only one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StackArg {
+    /// The stack (default: the one in ./devenv.yaml, if there is one)
+    #[arg(id = "stack", long = "stack", value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+impl StackArg {
+    /// The stack meant, by the one rule above.
+    pub fn resolve(&self) -> Result<Option<String>> {
+        match &self.name {
+            Some(name) => match spec::name_problem(name, spec::MAX_NAME_LEN) {
+                Some(problem) => Err(Error::Usage(format!(
+                    "--stack: invalid name \"{name}\": {problem}"
+                ))),
+                None => Ok(Some(name.clone())),
+            },
+            None => Ok(stack::default_stack_name()),
+        }
+    }
+}

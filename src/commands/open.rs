@@ -9,6 +9,7 @@ use clap::Args;
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::commands::forward::{self, PlannedPort, StopSignal};
 use crate::error::{Error, Result};
 use crate::forward::ports::LocalPort;
@@ -17,9 +18,8 @@ use crate::{render, spec};
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {
-    /// The stack (default: the one in ./devenv.yaml, else the only one)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Local port (default: the dev pod's HTTP port if free, else the next free one)
     #[arg(short = 'p', long, value_name = "PORT")]
@@ -38,7 +38,7 @@ pub struct OpenArgs {
 pub async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
     let mut stop = StopSignal::listen()?;
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     // The dev Deployment first: it names the stack, or says there is none.
     let deployment = stack::dev_deployment(&cluster, stack.as_deref()).await?;
     let stack = kube::ResourceExt::labels(&deployment)

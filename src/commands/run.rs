@@ -13,7 +13,7 @@ use clap::Args;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::commands::env::{DevEnvironment, LOCAL_ADDRESS};
 use crate::commands::forward::{self, PlannedPort};
 use crate::error::{Error, Result};
@@ -30,9 +30,8 @@ pub struct RunArgs {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 
-    /// The stack (default: the one in ./devenv.yaml, else the only one)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Local ports to forward from, e.g. 20000-20100 (default: each Service port if free, else
     /// the next free one)
@@ -53,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
         ));
     };
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     let environment = DevEnvironment::read(&cluster, stack.as_deref()).await?;
     if !environment
         .endpoints

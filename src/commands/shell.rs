@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::commands::StackArg;
 use crate::error::{Action, Error, Result};
 use crate::spec;
 
@@ -40,14 +41,13 @@ pub struct ShellArgs {
     #[arg(short = 'i', long)]
     pub stdin: bool,
 
-    /// The stack (default: the one in ./devenv.yaml, else the only one with this component)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 }
 
 pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
-    let stack = args.stack.clone().or_else(stack::default_stack_name);
+    let stack = args.stack.resolve()?;
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;
     let pod = pods.iter().find(|p| is_ready(p)).ok_or_else(|| {
         Error::Other(format!(

@@ -7,14 +7,14 @@ use serde::Serialize;
 use crate::cli::GlobalArgs;
 use crate::cluster::workloads::{self, ComponentStatus};
 use crate::cluster::{Cluster, Scope};
+use crate::commands::StackArg;
 use crate::error::{Error, Result};
 use crate::output;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only this stack
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Exit with 1 when a component is not fully ready (for scripts)
     #[arg(long)]
@@ -28,14 +28,15 @@ struct StatusReport {
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
+    let stack = args.stack.resolve()?;
     let scope = cluster.scope();
-    let components = workloads::statuses(&cluster, &scope, args.stack.as_deref()).await?;
+    let components = workloads::statuses(&cluster, &scope, stack.as_deref()).await?;
     let unhealthy = components.iter().any(|c| !c.healthy());
     let report = StatusReport { components };
     if let Some(text) = output::structured(global.output, &report)? {
         print!("{text}");
     } else if report.components.is_empty() {
-        eprintln!("{}", nothing_found(&scope, args.stack.as_deref()));
+        eprintln!("{}", nothing_found(&scope, stack.as_deref()));
     } else {
         output::print_table(&render_table(&report.components));
     }

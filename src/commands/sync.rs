@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
+use crate::commands::StackArg;
 use crate::error::{Error, Result};
 use crate::spec;
 use crate::sync::session::{self, Options};
@@ -22,9 +23,8 @@ pub struct SyncArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// The stack (default: the one in devenv.yaml, else the only one with a dev pod)
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArg,
 
     /// Upload what the pod lacks, then exit instead of watching
     #[arg(long)]
@@ -44,10 +44,11 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> Result<()> {
             .as_ref()
             .map(|s| s.dev.sync.excludes.clone())
             .unwrap_or_default(),
-        stack: args
-            .stack
-            .clone()
-            .or_else(|| spec.as_ref().map(|s| s.name.clone())),
+        // `-f FILE` names the stack as ./devenv.yaml would.
+        stack: match &args.stack.name {
+            Some(_) => args.stack.resolve()?,
+            None => spec.as_ref().map(|s| s.name.clone()),
+        },
         once: args.once,
     };
     let cluster = Cluster::connect(&global.connection()).await?;

@@ -95,6 +95,13 @@ struct UpReport {
 }
 
 pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
+    if global.namespace.is_some() {
+        return Err(Error::Usage(
+            "-n/--namespace does not apply to up: a stack's namespaces come from devenv.yaml \
+             (spec.namespaces) or --dev-namespace/--test-namespace"
+                .into(),
+        ));
+    }
     let (spec, confirmed) = resolve_spec(args)?;
     if args.dry_run {
         return print_dry_run(global.output, &spec);
