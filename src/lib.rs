@@ -11,6 +11,7 @@ pub mod compose;
 pub mod error;
 pub mod forward;
 pub mod generic;
+pub mod isolation;
 pub mod labels;
 pub mod localenv;
 pub mod output;

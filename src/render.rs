@@ -804,7 +804,13 @@ fn container(name: &str, image: &str, entry: &catalog::Entry, resources: &Resour
 
 /// A container with the stack's secure defaults (non-root, no capabilities,
 /// no privilege escalation) and its requests and limits.
-fn locked_down(name: &str, image: &str, resources: &Resources, user: i64, group: i64) -> Container {
+pub(crate) fn locked_down(
+    name: &str,
+    image: &str,
+    resources: &Resources,
+    user: i64,
+    group: i64,
+) -> Container {
     let quantities = |cpu: &str, memory: &str| {
         BTreeMap::from([
             ("cpu".to_owned(), Quantity(cpu.to_owned())),
@@ -838,6 +844,22 @@ fn locked_down(name: &str, image: &str, resources: &Resources, user: i64, group:
     }
 }
 
+/// What Pod Security `restricted` asks of a pod: non-root as `user`, with
+/// RuntimeDefault seccomp; volumes belong to `group`.
+pub(crate) fn restricted_pod_security(user: i64, group: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(user),
+        run_as_group: Some(group),
+        fs_group: Some(group),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn pod_spec(spec: &Spec, user: i64, group: i64, container: Container) -> PodSpec {
     PodSpec {
         containers: vec![container],
@@ -848,17 +870,7 @@ fn pod_spec(spec: &Spec, user: i64, group: i64, container: Container) -> PodSpec
         node_selector: node_selector(spec),
         tolerations: (!spec.placement.tolerations.is_empty())
             .then(|| spec.placement.tolerations.clone()),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(user),
-            run_as_group: Some(group),
-            fs_group: Some(group),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_owned(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(restricted_pod_security(user, group)),
         termination_grace_period_seconds: Some(10),
         ..Default::default()
     }

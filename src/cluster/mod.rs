@@ -7,6 +7,7 @@ pub mod apply;
 mod client;
 pub mod nodes;
 pub mod preflight;
+pub mod probe;
 pub mod prune;
 mod scope;
 pub mod stack;
