@@ -1,7 +1,7 @@
 //! Data goes to stdout in the format `-o` asks for; everything else goes to stderr.
 
 use comfy_table::presets::NOTHING;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{ContentArrangement, Row, Table};
 use serde::Serialize;
 
 /// `-o`: what a command prints on stdout.
@@ -52,7 +52,7 @@ pub fn env_only(format: OutputFormat) -> Error {
 }
 
 /// A borderless table with upper-case headers, like `kubectl get`.
-pub fn table<const N: usize>(headers: [&str; N]) -> Table {
+pub fn table(headers: impl Into<Row>) -> Table {
     let mut table = Table::new();
     table
         .load_style(NOTHING)
@@ -67,9 +67,15 @@ pub fn table<const N: usize>(headers: [&str; N]) -> Table {
 
 /// Prints a table without the trailing spaces comfy-table pads the last column with.
 pub fn print_table(table: &Table) {
-    for line in table.lines() {
-        println!("{}", line.trim_end());
-    }
+    print!("{}", table_text(table));
+}
+
+/// A table's lines without the trailing spaces comfy-table pads the last column with.
+pub fn table_text(table: &Table) -> String {
+    table
+        .lines()
+        .map(|line| line.trim_end().to_owned() + "\n")
+        .collect()
 }
 
 /// kubectl's age column: 45s, 3m, 5h, 2d.

@@ -331,15 +331,7 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
     if with_users {
         headers.push("USED BY".into());
     }
-    // Like `output::table`, whose header is fixed at compile time; ours has a column per arch.
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::NOTHING)
-        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
-        .set_header(headers);
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 3));
-    }
+    let mut table = output::table(headers);
     let mut problems = Vec::new();
     for check in &report.images {
         let mut row = vec![check.image.clone()];
@@ -384,11 +376,7 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
         }
         table.add_row(row);
     }
-    let mut out = String::new();
-    for line in table.lines() {
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = output::table_text(&table);
     if !problems.is_empty() {
         out.push('\n');
         for problem in problems {

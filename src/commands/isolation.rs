@@ -113,11 +113,7 @@ pub fn render(report: &IsolationReport) -> String {
             t.from_outside.as_str().to_owned(),
         ]);
     }
-    let mut out = String::new();
-    for line in table.lines() {
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = output::table_text(&table);
     out.push('\n');
     if report.enforced {
         out.push_str(&format!(
