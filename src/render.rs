@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::catalog::{self, EnvSource, Resources};
 use crate::generic::{self, Generic};
 use crate::labels;
-use crate::spec::{Component, DEV_COMPONENT, Source, Spec};
+use crate::spec::{Component, DEV_COMPONENT, Source, Spec, Storage};
 
 /// Marks credential Secrets: `down` keeps them unless `--purge`, so a
 /// database that outlives its stack keeps working with its password.
@@ -510,9 +510,11 @@ fn alias(spec: &Spec, component: &Component) -> Service {
     }
 }
 
+/// A component without a data path is a Deployment; one with data is a
+/// StatefulSet whose volume is a claim (or an emptyDir without a class).
 fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object {
     let labels = stack_labels(spec, &component.name);
-    let (mut pod, data_path) = match &component.source {
+    let (pod, data_path) = match &component.source {
         Source::Catalog(entry) => (
             catalog_pod(spec, component, entry),
             entry.data.as_ref().map(|d| d.path.clone()),
@@ -522,38 +524,70 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
             generic.data_path.clone(),
         ),
     };
-    let template = |pod: PodSpec| PodTemplateSpec {
+    let metadata = meta(spec, &component.name, &spec.test_namespace, &component.name);
+    match (data_path, &component.storage) {
+        (Some(data_path), Some(volume)) => Object::StatefulSet(stateful_set(
+            metadata, &labels, pod, component, &data_path, volume, storage,
+        )),
+        _ => Object::Deployment(deployment(metadata, &labels, pod, None)),
+    }
+}
+
+/// One replica of `pod`, selected by `labels`.
+fn deployment(
+    metadata: ObjectMeta,
+    labels: &BTreeMap<String, String>,
+    pod: PodSpec,
+    strategy: Option<DeploymentStrategy>,
+) -> Deployment {
+    Deployment {
+        metadata,
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            revision_history_limit: Some(2),
+            strategy,
+            selector: selector(labels),
+            template: template(labels, pod),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(labels.clone()),
+        ..Default::default()
+    }
+}
+
+fn template(labels: &BTreeMap<String, String>, pod: PodSpec) -> PodTemplateSpec {
+    PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels.clone()),
             ..Default::default()
         }),
         spec: Some(pod),
-    };
-    let selector = LabelSelector {
-        match_labels: Some(labels.clone()),
-        ..Default::default()
-    };
-    let metadata = meta(spec, &component.name, &spec.test_namespace, &component.name);
+    }
+}
 
-    let (Some(data_path), Some(volume)) = (data_path, &component.storage) else {
-        return Object::Deployment(Deployment {
-            metadata,
-            spec: Some(DeploymentSpec {
-                replicas: Some(1),
-                revision_history_limit: Some(2),
-                selector,
-                template: template(pod),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    };
+/// A data component: its volume at `data_path`, a claim template that
+/// outlives the StatefulSet when the cluster has storage, else an emptyDir.
+fn stateful_set(
+    metadata: ObjectMeta,
+    labels: &BTreeMap<String, String>,
+    mut pod: PodSpec,
+    component: &Component,
+    data_path: &str,
+    volume: &Storage,
+    storage: StorageMode,
+) -> StatefulSet {
     pod.containers[0]
         .volume_mounts
         .get_or_insert_default()
         .push(VolumeMount {
             name: "data".to_owned(),
-            mount_path: data_path,
+            mount_path: data_path.to_owned(),
             ..Default::default()
         });
     let persistent = storage == StorageMode::Persistent || volume.class_name.is_some();
@@ -589,14 +623,14 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
         });
         None
     };
-    Object::StatefulSet(StatefulSet {
+    StatefulSet {
         metadata,
         spec: Some(StatefulSetSpec {
             replicas: Some(1),
             revision_history_limit: Some(2),
             service_name: Some(component.name.clone()),
-            selector,
-            template: template(pod),
+            selector: selector(labels),
+            template: template(labels, pod),
             persistent_volume_claim_retention_policy: persistent.then(|| {
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
                     when_deleted: Some("Retain".to_owned()),
@@ -607,7 +641,7 @@ fn workload(spec: &Spec, component: &Component, storage: StorageMode) -> Object 
             ..Default::default()
         }),
         ..Default::default()
-    })
+    }
 }
 
 fn catalog_pod(spec: &Spec, component: &Component, entry: &catalog::Entry) -> PodSpec {
@@ -714,32 +748,18 @@ fn dev_pod(spec: &Spec, code: &CodeStorage) -> Deployment {
         ..Default::default()
     }]);
     generic::mount_files(&mut pod, DEV_COMPONENT, &spec.dev.files);
-    Deployment {
-        metadata: meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
-        spec: Some(DeploymentSpec {
-            replicas: Some(1),
-            revision_history_limit: Some(2),
-            // A ReadWriteOnce claim cannot be mounted by the next pod on
-            // another node while the old one holds it.
-            strategy: matches!(code, CodeStorage::Claim(_)).then(|| DeploymentStrategy {
-                type_: Some("Recreate".to_owned()),
-                ..Default::default()
-            }),
-            selector: LabelSelector {
-                match_labels: Some(labels.clone()),
-                ..Default::default()
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..Default::default()
-                }),
-                spec: Some(pod),
-            },
-            ..Default::default()
-        }),
+    // A ReadWriteOnce claim cannot be mounted by the next pod on another
+    // node while the old one holds it.
+    let strategy = matches!(code, CodeStorage::Claim(_)).then(|| DeploymentStrategy {
+        type_: Some("Recreate".to_owned()),
         ..Default::default()
-    }
+    });
+    deployment(
+        meta(spec, DEV_COMPONENT, &spec.dev_namespace, DEV_COMPONENT),
+        &labels,
+        pod,
+        strategy,
+    )
 }
 
 /// The dev pod's connection settings: for each variable the catalog offers
