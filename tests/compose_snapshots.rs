@@ -136,3 +136,32 @@ fn lemp_with_nginx_and_php_ini() {
         .collect();
     assert_eq!(config_maps, [("test", "nginx-files"), ("dev", "dev-files")]);
 }
+
+#[test]
+fn a_code_mount_from_a_subdirectory_becomes_the_sync_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  app:\n    build: .\n    volumes: ['./src:/app']\n  redis:\n    image: redis:7\n",
+    )
+    .unwrap();
+    let project = compose::load(&file, &Options::default()).unwrap();
+    let conversion = compose::convert(&project, "shop").unwrap();
+    assert_eq!(
+        conversion.spec.dev.sync.local_path.as_deref(),
+        Some(Path::new("src"))
+    );
+    // In the pod the code stays where the dev image's web server serves it.
+    assert_eq!(conversion.spec.dev.sync.remote_path, "/var/www/html");
+    let report: Vec<String> = conversion.report.iter().map(ToString::to_string).collect();
+    assert!(
+        report.iter().any(|l| l.contains(
+            "code ./src -> carried by `kubectl devenv sync` (sync.localPath src), at /var/www/html rather than /app"
+        )),
+        "{report:?}"
+    );
+    let yaml = conversion.spec.to_yaml();
+    assert_eq!(spec::parse(&yaml, "devenv.yaml").unwrap(), conversion.spec);
+}

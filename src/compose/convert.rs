@@ -135,17 +135,26 @@ pub fn convert(project: &Project, stack: &str) -> Result<Conversion, ComposeErro
 
 fn default_dev() -> DevPod {
     let php = catalog::php();
-    dev_pod_with(&php.default_version, None, Vec::new(), Vec::new())
+    dev_pod_with(
+        &php.default_version,
+        CodeSource::Sync(None),
+        Vec::new(),
+        Vec::new(),
+    )
 }
 
 /// The dev pod on the default dev image (drivers and tools) for PHP `version`.
 fn dev_pod_with(
     version: &str,
-    code_path: Option<PathBuf>,
+    code: CodeSource,
     depends_on: Vec<String>,
     files: Vec<MountedFile>,
 ) -> DevPod {
     let php = catalog::php();
+    let (code_path, local_path) = match code {
+        CodeSource::Host(path) => (Some(path), None),
+        CodeSource::Sync(local) => (None, local),
+    };
     let image = php
         .dev_image_for(version)
         .unwrap_or_else(|| php.image_for(version));
@@ -165,9 +174,10 @@ fn dev_pod_with(
         docroot: None,
         user,
         group,
-        // A relative code mount is `sync`'s default: devenv.yaml's directory
-        // (where the Compose file is) into the code directory.
-        sync: spec::CodeSync::default(),
+        sync: spec::CodeSync {
+            local_path,
+            ..spec::CodeSync::default()
+        },
     }
 }
 
@@ -812,8 +822,11 @@ fn dockerfile_php_version(context: &str) -> Option<String> {
 
 /// Where the dev pod's code comes from. An absolute host path can be the
 /// `codePath` hostPath (a local cluster sees the same disk); a path
-/// relative to the project is carried by `kubectl devenv sync`.
-fn code_setting(mount: &Mount, notes: &mut Vec<String>) -> Option<PathBuf> {
+/// relative to the project is carried by `kubectl devenv sync`, from that
+/// directory (`sync.localPath`, relative to devenv.yaml beside the Compose
+/// file). In the pod the code stays at /var/www/html, which the dev image's
+/// web server serves.
+fn code_setting(mount: &Mount, notes: &mut Vec<String>) -> CodeSource {
     let moved = if mount.target == crate::render::CODE_DIR {
         String::new()
     } else {
@@ -828,14 +841,29 @@ fn code_setting(mount: &Mount, notes: &mut Vec<String>) -> Option<PathBuf> {
             "code {} -> codePath (hostPath){moved}",
             mount.written_source
         ));
-        Some(PathBuf::from(&mount.written_source))
-    } else {
-        notes.push(format!(
-            "code {} -> carried by `kubectl devenv sync`{moved}",
-            mount.written_source
-        ));
-        None
+        return CodeSource::Host(PathBuf::from(&mount.written_source));
     }
+    let local: PathBuf = Path::new(&mount.written_source)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    let from = if local.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!(" (sync.localPath {})", local.display())
+    };
+    notes.push(format!(
+        "code {} -> carried by `kubectl devenv sync`{from}{moved}",
+        mount.written_source
+    ));
+    CodeSource::Sync((!local.as_os_str().is_empty()).then_some(local))
+}
+
+/// The dev pod's code: a hostPath, or uploaded by `sync` from a local directory
+/// (`None`: devenv.yaml's own).
+enum CodeSource {
+    Host(PathBuf),
+    Sync(Option<PathBuf>),
 }
 
 fn dev_pod(
@@ -857,13 +885,13 @@ fn dev_pod(
         Some(_) => format!("build -> {image} (the version its Dockerfile starts FROM; extensions it adds beyond the dev image's are not there)"),
         None => format!("build -> {image} (the catalog's PHP; extensions your Dockerfile adds beyond the dev image's are not there)"),
     });
-    let mut code_path = None;
+    let mut code = CodeSource::Sync(None);
     let mut files = Vec::new();
     let mut code_seen = false;
     for mount in mounts {
         if is_code_mount(mount) && !code_seen {
             code_seen = true;
-            code_path = code_setting(mount, &mut line.notes);
+            code = code_setting(mount, &mut line.notes);
         } else if mount.kind == MountType::Bind && Path::new(&mount.source).is_file() {
             match mounted_file(mount) {
                 Ok(file) => {
@@ -913,5 +941,5 @@ fn dev_pod(
         }
     }
     let depends = depends_on(&service.depends_on, names, &mut line.notes);
-    dev_pod_with(&version, code_path, depends, files)
+    dev_pod_with(&version, code, depends, files)
 }
