@@ -5,13 +5,12 @@
 //! [`Spec::images`], [`Spec::component`] and the namespace fields.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use crate::arch::Arch;
 use crate::catalog::{self, Resources};
 use crate::error::{Error, Result};
 use crate::generic::{self, FileGeneric, Generic, MountedFile};
@@ -209,41 +208,6 @@ impl Component {
     }
 }
 
-/// CPU architectures the stack can be pinned to (`kubernetes.io/arch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Arch {
-    Amd64,
-    Arm64,
-}
-
-impl Arch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Arch {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "amd64" => Ok(Arch::Amd64),
-            "arm64" => Ok(Arch::Arm64),
-            other => Err(format!(
-                "unsupported architecture \"{other}\" (supported: amd64, arm64)"
-            )),
-        }
-    }
-}
-
 impl Spec {
     /// Every image the stack runs (dev pod first), without duplicates; what a
     /// pre-deploy check must verify for the target architectures.
@@ -346,7 +310,7 @@ impl Spec {
         if self.cluster_domain != DEFAULT_CLUSTER_DOMAIN {
             out += &format!("  clusterDomain: {}\n", self.cluster_domain);
         }
-        if let Some(arch) = self.target_arch {
+        if let Some(arch) = &self.target_arch {
             out += &format!("  targetArch: {arch}\n");
         }
         if !self.placement.is_empty() {
@@ -725,7 +689,7 @@ impl File {
         };
         let target_arch = match &spec.target_arch {
             None => None,
-            Some(arch) => Some(arch.value.parse().map_err(|msg| (arch.referenced, msg))?),
+            Some(arch) => Some(Arch::target(&arch.value).map_err(|msg| (arch.referenced, msg))?),
         };
         let placement = match spec.placement {
             None => Placement::default(),
@@ -1512,7 +1476,7 @@ impl Draft {
             quote(&self.dev_namespace),
             quote(&self.test_namespace)
         );
-        if let Some(arch) = self.target_arch {
+        if let Some(arch) = &self.target_arch {
             out += &format!("  targetArch: {arch}\n");
         }
         if self.dev_version.is_some() || self.code_path.is_some() || self.dev_image.is_some() {
@@ -1628,7 +1592,7 @@ spec:
         let spec = parse(FULL, "devenv.yaml").unwrap();
         assert_eq!(spec.name, "shop");
         assert_eq!(spec.namespaces(), ["shop-dev", "shop-test"]);
-        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.target_arch, Some(Arch::arm64()));
         assert_eq!(spec.dev.image, "ghcr.io/kubectl-devenv/php-dev:8.2");
         assert_eq!(spec.dev.http_port, Some(8080));
         assert_eq!(
@@ -1711,13 +1675,13 @@ spec:
         let draft = Draft {
             components: vec![("mysql".into(), Some("8.0".into())), ("redis".into(), None)],
             code_path: Some("/src/app".into()),
-            target_arch: Some(Arch::Amd64),
+            target_arch: Some(Arch::amd64()),
             ..Draft::default()
         };
         let spec = draft.resolve().unwrap();
         assert_eq!(spec.name, "devenv");
         assert_eq!(spec.component("mysql").unwrap().version, "8.0");
-        assert_eq!(spec.target_arch, Some(Arch::Amd64));
+        assert_eq!(spec.target_arch, Some(Arch::amd64()));
         assert_eq!(parse(&spec.to_yaml(), "x").unwrap(), spec);
         let empty = Draft::default().resolve().unwrap_err().to_string();
         assert!(empty.contains("spec.components is empty"), "{empty}");

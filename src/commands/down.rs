@@ -18,11 +18,12 @@ use kube::api::{DeleteParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
 use crate::commands::up::interactive;
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::{humanize, parse_duration};
+use crate::error::{Action, Error, Result};
 use crate::render::RETAIN;
 use crate::{labels, spec, wizard};
 

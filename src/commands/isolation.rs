@@ -26,7 +26,8 @@ use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
 use crate::cluster::wait::{self, When, diagnose};
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Action, Error, Result};
 use crate::render::{NETWORK_POLICY, ROLE};
 use crate::{labels, output, spec};
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -15,13 +16,15 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, OutputFormat, parse_duration};
+use crate::arch::{self, Arch};
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::cluster::nodes;
 use crate::cluster::{apply, stack, wait};
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::{humanize, parse_duration};
+use crate::error::{Action, Error, Result};
 use crate::render::{self, Credentials, StoragePlan};
-use crate::spec::{self, Arch, DEV_COMPONENT, Draft, Spec};
+use crate::spec::{self, DEV_COMPONENT, Draft, Spec};
 use crate::{catalog, labels, output, wizard};
 
 #[derive(Debug, Args)]
@@ -56,7 +59,7 @@ pub struct UpArgs {
     pub code_path_node: Option<String>,
 
     /// Run every pod on nodes of this architecture
-    #[arg(long, value_enum, value_name = "ARCH")]
+    #[arg(long, value_name = "ARCH", value_parser = target_arch())]
     pub arch: Option<Arch>,
 
     /// Do not refuse a target architecture that no node has, nor images without a variant for it
@@ -64,7 +67,7 @@ pub struct UpArgs {
     pub skip_arch_check: bool,
 
     #[command(flatten)]
-    pub registry: crate::registry::RegistryArgs,
+    pub registry: crate::commands::check::RegistryArgs,
 
     /// Apply without asking for confirmation (required when there is no terminal)
     #[arg(short = 'y', long)]
@@ -77,6 +80,12 @@ pub struct UpArgs {
     /// How long to wait for every component to become Ready
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// `--arch`: clap lists the possible values as for a `ValueEnum`, and [`Arch`]
+/// stays free of clap.
+fn target_arch() -> impl TypedValueParser<Value = Arch> {
+    PossibleValuesParser::new(arch::TARGETS).try_map(|text| Arch::target(&text))
 }
 
 /// One row of the final summary.
@@ -272,7 +281,7 @@ fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
         .as_deref()
         .map(checked_code_path)
         .transpose()?;
-    draft.target_arch = args.arch;
+    draft.target_arch = args.arch.clone();
     Ok(draft)
 }
 
@@ -317,7 +326,7 @@ fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
         spec.dev.code_path = Some(checked_code_path(path)?);
     }
     if args.arch.is_some() {
-        spec.target_arch = args.arch;
+        spec.target_arch = args.arch.clone();
     }
     Ok(spec)
 }
@@ -373,8 +382,8 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     let spec = &pin_code_path(cluster, spec).await?;
     if !args.skip_arch_check {
         check_target_arch(cluster, spec).await?;
-        let target: Vec<String> = spec.target_arch.iter().map(ToString::to_string).collect();
-        crate::registry::gate::run(cluster, &spec.images(), &target, &args.registry.options())
+        let target = spec.target_arch.as_slice();
+        crate::registry::gate::run(cluster, &spec.images(), target, &args.registry.options())
             .await?;
     }
     let storage = storage_plan(cluster, spec).await?;
@@ -496,7 +505,7 @@ async fn nodes_or_warn(cluster: &Cluster, warn: impl FnOnce(&Error)) -> Result<O
 /// Refuses a target architecture no node has: the pods would never be
 /// scheduled. Without permission to list nodes, only warns.
 async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
-    let Some(arch) = spec.target_arch else {
+    let Some(arch) = &spec.target_arch else {
         return Ok(());
     };
     let Some(nodes) = nodes_or_warn(cluster, |err| {
@@ -508,7 +517,7 @@ async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     };
     let arches: std::collections::BTreeSet<String> =
         nodes.iter().map(nodes::architecture).collect();
-    if arches.contains(arch.as_str()) {
+    if arches.contains(arch.architecture()) {
         return Ok(());
     }
     Err(Error::Other(format!(
@@ -851,7 +860,7 @@ mod tests {
         .unwrap();
         assert_eq!(spec.name, "shop");
         assert_eq!(spec.component("mysql").unwrap().image, "mysql:8.0");
-        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.target_arch, Some(Arch::arm64()));
         assert_eq!(spec.dev.code_path.as_deref(), Some(Path::new("/src")));
     }
 

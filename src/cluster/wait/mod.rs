@@ -17,7 +17,8 @@ use kube::api::{ListParams, LogParams};
 use kube::{Api, Resource, ResourceExt};
 
 use crate::cluster::Cluster;
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Action, Error, Result};
 use crate::labels;
 use crate::spec::{DEV_COMPONENT, Spec};
 use diagnose::{ClaimState, ClassLookup};
