@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use oci_client::manifest::{self, OciManifest};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
@@ -64,54 +65,47 @@ pub enum ManifestKind {
     Image { config_digest: String },
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawManifest {
-    media_type: Option<String>,
-    manifests: Option<Vec<RawEntry>>,
-    config: Option<RawDescriptor>,
-}
-
-#[derive(Deserialize)]
-struct RawEntry {
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct RawDescriptor {
-    digest: String,
-}
-
+/// The manifest formats `inspect` asks for (its Accept header).
 pub const MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
+    manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    manifest::OCI_IMAGE_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_MEDIA_TYPE,
 ];
 
-/// Reads an index, a manifest list or an image manifest. Entries without a
+/// Reads an index, a manifest list or an image manifest, with oci-client's
+/// types (Docker's v2 formats have the same shape). Entries without a
 /// platform and attestation entries are skipped.
 pub fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
-    let raw: RawManifest =
-        serde_json::from_slice(body).map_err(|err| format!("unreadable manifest: {err}"))?;
-    if let Some(entries) = raw.manifests {
-        let mut platforms: Vec<Platform> = entries
-            .into_iter()
-            .filter_map(|e| e.platform)
-            .filter(|p| !p.is_attestation())
-            .collect();
-        platforms.sort();
-        platforms.dedup();
-        return Ok(ManifestKind::Index(platforms));
-    }
-    match raw.config {
-        Some(config) => Ok(ManifestKind::Image {
-            config_digest: config.digest,
+    match serde_json::from_slice::<OciManifest>(body) {
+        Ok(OciManifest::ImageIndex(index)) => {
+            let mut platforms: Vec<Platform> = index
+                .manifests
+                .into_iter()
+                .filter_map(|entry| entry.platform)
+                .map(|p| Platform {
+                    os: p.os.to_string(),
+                    architecture: p.architecture.to_string(),
+                    variant: p.variant,
+                })
+                .filter(|p| !p.is_attestation())
+                .collect();
+            platforms.sort();
+            platforms.dedup();
+            Ok(ManifestKind::Index(platforms))
+        }
+        Ok(OciManifest::Image(image)) => Ok(ManifestKind::Image {
+            config_digest: image.config.digest,
         }),
-        None => Err(format!(
-            "unsupported manifest (media type {})",
-            raw.media_type.as_deref().unwrap_or("not given")
-        )),
+        // JSON of another kind (schema 1, an error document) names its media
+        // type if it has one; anything else is not a manifest at all.
+        Err(_) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(other) => Err(format!(
+                "unsupported manifest (media type {})",
+                other["mediaType"].as_str().unwrap_or("not given")
+            )),
+            Err(err) => Err(format!("unreadable manifest: {err}")),
+        },
     }
 }
 
@@ -166,10 +160,13 @@ mod tests {
           "schemaVersion": 2,
           "mediaType": "application/vnd.oci.image.index.v1+json",
           "manifests": [
-            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
-            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-            {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"}},
-            {"digest": "sha256:d"}
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:a", "size": 1,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:b", "size": 1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:c", "size": 1,
+             "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:d", "size": 1}
           ]}"#;
         assert_eq!(
             parse_manifest(body).unwrap(),
