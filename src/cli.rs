@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cluster::ConnectOptions;
 use crate::commands;
+use crate::duration::parse_duration;
 pub use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
@@ -112,40 +113,6 @@ impl GlobalArgs {
     }
 }
 
-/// Parses kubectl's duration syntax: `0`, `5` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration \"{text}\" (examples: 30s, 2m, 1m30s, 500ms)");
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(invalid)?;
-        let value: f64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += Duration::from_secs_f64(value * seconds_per_unit);
-        rest = &rest[unit_len..];
-    }
-    if text.is_empty() {
-        return Err(invalid());
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,23 +121,6 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations_in_kubectl_syntax() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-    }
-
-    #[test]
-    fn bad_durations_are_refused() {
-        for bad in ["", "s", "5x", "five", "1m30"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
-        }
     }
 
     #[test]

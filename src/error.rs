@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use kube::core::Status;
 
+use crate::duration::humanize;
+
 /// What an API call was doing, so that a refusal can say so in kubectl's words
 /// (`cannot list deployments in namespace "test"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,20 +171,6 @@ fn describe_api_error(action: &Action, status: &Status) -> String {
     }
 }
 
-/// `30s`, `2m`, `1m30s`: the way kubectl prints durations.
-pub fn humanize(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if duration.subsec_millis() != 0 && secs < 10 {
-        return format!("{}ms", duration.as_millis());
-    }
-    match (secs / 3600, secs / 60 % 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,13 +252,5 @@ mod tests {
         assert_eq!(not_executable.exit_code(), 126);
         assert_eq!(Error::PassThrough(3).exit_code(), 3);
         assert!(!Error::PassThrough(3).is_reported());
-    }
-
-    #[test]
-    fn durations_print_like_kubectl() {
-        assert_eq!(humanize(Duration::from_secs(30)), "30s");
-        assert_eq!(humanize(Duration::from_secs(120)), "2m");
-        assert_eq!(humanize(Duration::from_secs(90)), "1m30s");
-        assert_eq!(humanize(Duration::from_millis(1500)), "1500ms");
     }
 }

@@ -1,7 +1,8 @@
 //! Generic components: any image, described in `devenv.yaml` itself rather
 //! than in the catalog (`kind: generic`). They get the same locked-down pods,
 //! labels, Services, aliases and NetworkPolicy as catalog components; this
-//! module holds their model, validation, canonical YAML and container.
+//! module holds their model, their fields in the file format (read and
+//! written), validation and container.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,10 +11,11 @@ use k8s_openapi::api::core::v1::{
     KeyToPath, Probe, Sysctl, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
 use crate::catalog::{Quantities, Resources};
+use crate::spec::unlocated;
 
 /// The `kind:` of a generic component.
 pub const KIND: &str = "generic";
@@ -79,7 +81,7 @@ pub enum Check {
 }
 
 /// A port by number or by the name of one of the component's ports.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum PortRef {
     Number(u16),
@@ -120,48 +122,52 @@ impl Generic {
 
 // ---- the file format -------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FilePort {
     name: Spanned<String>,
     port: Spanned<u16>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FileReadiness {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tcp: Option<Spanned<PortRef>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     http: Option<Spanned<FileHttp>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::spec::flow_seq"
+    )]
     exec: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     interval: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retries: Option<Spanned<i32>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     start_period: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FileHttp {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<String>,
     port: PortRef,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FileMountedFile {
     path: Spanned<String>,
     content: String,
 }
 
-/// The generic-only fields of a `components:` entry, as read from the file.
+/// The generic-only fields of a `components:` entry, as read from or written to the file.
 #[derive(Debug, Default)]
 pub(crate) struct FileGeneric {
     pub ports: Option<Spanned<Vec<FilePort>>>,
@@ -495,131 +501,79 @@ fn is_secret_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-// ---- canonical YAML --------------------------------------------------------
+// ---- the writer --------------------------------------------------------------
 
-/// The generic fields of one `components:` entry, indented for the list.
-pub fn to_yaml(generic: &Generic, storage_size: Option<&str>, class: Option<&str>) -> String {
-    let mut out = String::new();
-    if !generic.ports.is_empty() {
-        out += "      ports:\n";
-        for port in &generic.ports {
-            out += &format!("        - {{ name: {}, port: {} }}\n", port.name, port.port);
-        }
-    }
-    if !generic.env.is_empty() {
-        out += "      env:\n";
-        for (name, value) in &generic.env {
-            out += &format!("        {name}: {}\n", json(value));
-        }
-    }
-    if let Some(command) = &generic.command {
-        out += &format!("      command: {}\n", json(command));
-    }
-    if let Some(args) = &generic.args {
-        out += &format!("      args: {}\n", json(args));
-    }
-    if let Some(readiness) = &generic.readiness {
-        out += "      readiness:\n";
-        out += &match &readiness.check {
-            Check::Tcp(port) => format!("        tcp: {}\n", port_yaml(port)),
-            Check::Http { path, port } => format!(
-                "        http: {{ path: {}, port: {} }}\n",
-                json(path),
-                port_yaml(port)
-            ),
-            Check::Exec(argv) => format!("        exec: {}\n", json(argv)),
-        };
-        for (key, value) in [
-            ("interval", readiness.interval_seconds),
-            ("timeout", readiness.timeout_seconds),
-            ("startPeriod", readiness.start_period_seconds),
-        ] {
-            if let Some(seconds) = value {
-                out += &format!("        {key}: {seconds}s\n");
-            }
-        }
-        if let Some(retries) = readiness.retries {
-            out += &format!("        retries: {retries}\n");
-        }
-    }
-    if let Some(path) = &generic.data_path {
-        out += &format!("      storage:\n        path: {}\n", json(path));
-        if let Some(size) = storage_size {
-            out += &format!("        size: {size}\n");
-        }
-        if let Some(class) = class {
-            out += &format!("        className: {class}\n");
-        }
-    }
-    if generic.run_as_user != DEFAULT_USER {
-        out += &format!("      runAsUser: {}\n", generic.run_as_user);
-    }
-    if generic.run_as_group != generic.run_as_user {
-        out += &format!("      runAsGroup: {}\n", generic.run_as_group);
-    }
-    out += &files_yaml(&generic.files, "      ");
-    out
-}
-
-/// `files:` at `indent`, each content as a block scalar when it reads well as one.
-pub fn files_yaml(files: &[MountedFile], indent: &str) -> String {
-    if files.is_empty() {
-        return String::new();
-    }
-    let mut out = format!("{indent}files:\n");
-    for file in files {
-        out += &format!("{indent}  - path: {}\n", json(&file.path));
-        out += &format!(
-            "{indent}    content: {}",
-            block_scalar(&file.content, &format!("{indent}      "))
-        );
-    }
-    out
-}
-
-/// A literal block (`|`, `|-` or `|+`) when the text survives one unchanged,
-/// else a JSON string (which is valid YAML).
-fn block_scalar(text: &str, indent: &str) -> String {
-    let plain = !text.is_empty()
-        && !text.starts_with([' ', '\n', '\t'])
-        && text
-            .chars()
-            .all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'))
-        && !text.lines().any(|l| l.ends_with([' ', '\t']));
-    if !plain {
-        return format!("{}\n", json(text));
-    }
-    let body = text.trim_end_matches('\n');
-    let chomp = match text.len() - body.len() {
-        0 => "-",
-        1 => "",
-        _ => "+",
-    };
-    let mut out = format!("|{chomp}\n");
-    for line in body.split('\n') {
-        if line.is_empty() {
-            out += "\n";
-        } else {
-            out += &format!("{indent}{line}\n");
-        }
-    }
-    // `|+` keeps the trailing newlines, which the body loop dropped.
-    for _ in 1..(text.len() - body.len()).max(1) {
-        out += "\n";
-    }
-    out
-}
-
-fn port_yaml(port: &PortRef) -> String {
-    match port {
-        PortRef::Number(n) => n.to_string(),
-        PortRef::Name(name) => name.clone(),
+/// The generic fields of one `components:` entry, as `devenv.yaml` writes
+/// them: only what differs from the defaults.
+pub(crate) fn to_file(generic: &Generic) -> FileGeneric {
+    let seconds = |value: Option<i32>| value.map(|s| unlocated(format!("{s}s")));
+    FileGeneric {
+        ports: (!generic.ports.is_empty()).then(|| {
+            unlocated(
+                generic
+                    .ports
+                    .iter()
+                    .map(|p| FilePort {
+                        name: unlocated(p.name.clone()),
+                        port: unlocated(p.port),
+                    })
+                    .collect(),
+            )
+        }),
+        env: (!generic.env.is_empty()).then(|| {
+            unlocated(
+                generic
+                    .env
+                    .iter()
+                    .map(|(name, value)| (name.clone(), unlocated(value.clone())))
+                    .collect(),
+            )
+        }),
+        command: generic.command.clone().map(unlocated),
+        args: generic.args.clone().map(unlocated),
+        readiness: generic.readiness.as_ref().map(|readiness| {
+            let (tcp, http, exec) = match &readiness.check {
+                Check::Tcp(port) => (Some(unlocated(port.clone())), None, None),
+                Check::Http { path, port } => (
+                    None,
+                    Some(unlocated(FileHttp {
+                        path: Some(path.clone()),
+                        port: port.clone(),
+                    })),
+                    None,
+                ),
+                Check::Exec(argv) => (None, None, Some(unlocated(argv.clone()))),
+            };
+            unlocated(FileReadiness {
+                tcp,
+                http,
+                exec,
+                interval: seconds(readiness.interval_seconds),
+                timeout: seconds(readiness.timeout_seconds),
+                start_period: seconds(readiness.start_period_seconds),
+                retries: readiness.retries.map(unlocated),
+            })
+        }),
+        run_as_user: (generic.run_as_user != DEFAULT_USER).then(|| unlocated(generic.run_as_user)),
+        run_as_group: (generic.run_as_group != generic.run_as_user)
+            .then(|| unlocated(generic.run_as_group)),
+        files: files_to_file(&generic.files),
     }
 }
 
-/// JSON for flow values, which YAML reads unchanged.
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("strings and lists of strings encode")
+/// `files:` as `devenv.yaml` writes it; `None` when there are none.
+pub(crate) fn files_to_file(files: &[MountedFile]) -> Option<Spanned<Vec<FileMountedFile>>> {
+    (!files.is_empty()).then(|| {
+        unlocated(
+            files
+                .iter()
+                .map(|f| FileMountedFile {
+                    path: unlocated(f.path.clone()),
+                    content: f.content.clone(),
+                })
+                .collect(),
+        )
+    })
 }
 
 // ---- rendering -------------------------------------------------------------
@@ -1092,7 +1046,7 @@ spec:
     }
 
     #[test]
-    fn block_scalars_round_trip() {
+    fn file_contents_round_trip_through_the_writer() {
         for text in [
             "a = 1\n",
             "a = 1",
@@ -1101,13 +1055,17 @@ spec:
             "tab\tinside\n",
             "trailing space \n",
         ] {
-            let yaml = format!("content: {}", block_scalar(text, "  "));
-            #[derive(Deserialize)]
-            struct Doc {
-                content: String,
-            }
-            let doc: Doc = serde_saphyr::from_str(&yaml).unwrap();
-            assert_eq!(doc.content, text, "{yaml}");
+            let mut spec = spec::parse(
+                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: a}\nspec:\n  components: [{kind: redis}]\n",
+                "x",
+            )
+            .unwrap();
+            spec.dev.files = vec![MountedFile {
+                path: "/etc/app.ini".into(),
+                content: text.into(),
+            }];
+            let yaml = spec.to_yaml();
+            assert_eq!(spec::parse(&yaml, "again").unwrap(), spec, "{yaml}");
         }
     }
 }

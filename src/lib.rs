@@ -3,11 +3,13 @@
 //! The binary is a thin shell over [`run`]; everything that can be tested
 //! without a cluster (rendering, parsing, validation) is pure and lives here.
 
+pub mod arch;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod compose;
+pub mod duration;
 pub mod error;
 pub mod forward;
 pub mod generic;

@@ -920,8 +920,11 @@ fn on_node(node: &str) -> Affinity {
 /// The stack's placement plus its target architecture, if any.
 pub fn node_selector(spec: &Spec) -> Option<BTreeMap<String, String>> {
     let mut selector = spec.placement.node_selector.clone();
-    if let Some(arch) = spec.target_arch {
-        selector.insert("kubernetes.io/arch".to_owned(), arch.as_str().to_owned());
+    if let Some(arch) = &spec.target_arch {
+        selector.insert(
+            "kubernetes.io/arch".to_owned(),
+            arch.architecture().to_owned(),
+        );
     }
     (!selector.is_empty()).then_some(selector)
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, MultiSelect, Select};
 
+use crate::arch::Arch;
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::spec::{self, Arch, Draft, Spec};
+use crate::spec::{self, Draft, Spec};
 
 /// Components ticked when the wizard starts: the research note's stack.
 const PRESELECTED: [&str; 3] = ["php", "mysql", "redis"];
@@ -98,10 +99,10 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
         .interact_text()
         .map_err(prompt_error)?;
     let arch_choices = ["any (the scheduler decides)", "amd64", "arm64"];
-    let arch_default = match defaults.target_arch {
-        None => 0,
-        Some(Arch::Amd64) => 1,
-        Some(Arch::Arm64) => 2,
+    let arch_default = match defaults.target_arch.as_ref().map(Arch::architecture) {
+        Some("amd64") => 1,
+        Some("arm64") => 2,
+        _ => 0,
     };
     let target_arch = match Select::with_theme(&theme)
         .with_prompt("Target CPU architecture")
@@ -110,8 +111,8 @@ pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
         .interact()
         .map_err(prompt_error)?
     {
-        1 => Some(Arch::Amd64),
-        2 => Some(Arch::Arm64),
+        1 => Some(Arch::amd64()),
+        2 => Some(Arch::arm64()),
         _ => None,
     };
 
@@ -236,6 +237,7 @@ pub fn summary(spec: &Spec) -> String {
         spec.dev_namespace,
         spec.test_namespace,
         spec.target_arch
+            .as_ref()
             .map(|a| format!(", on {a} nodes"))
             .unwrap_or_default()
     );

@@ -197,16 +197,10 @@ pub fn kubeconfig_candidates() -> Vec<PathBuf> {
         Some(list) if !list.is_empty() => std::env::split_paths(&list)
             .filter(|p| !p.as_os_str().is_empty())
             .collect(),
-        _ => home_dir()
+        _ => std::env::home_dir()
             .map(|home| vec![home.join(".kube").join("config")])
             .unwrap_or_default(),
     }
-}
-
-fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .map(PathBuf::from)
 }
 
 fn read_kubeconfig(path: &Path) -> Result<Kubeconfig> {

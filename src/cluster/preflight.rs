@@ -12,7 +12,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::{Api, ResourceExt};
 
 use super::{Cluster, Scope, nodes, stack};
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Action, Error, Result};
 use crate::labels;
 use crate::render::{self, Credentials, StoragePlan};
 use crate::spec::{self, Spec};
@@ -53,7 +54,7 @@ pub async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration)
 /// Refuses a target architecture no node has: the pods would never be
 /// scheduled. Without permission to list nodes, only warns.
 pub async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
-    let Some(arch) = spec.target_arch else {
+    let Some(arch) = &spec.target_arch else {
         return Ok(());
     };
     let Some(nodes) = nodes::list_or_warn(cluster, |err| {
@@ -65,7 +66,7 @@ pub async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     };
     let arches: std::collections::BTreeSet<String> =
         nodes.iter().map(nodes::architecture).collect();
-    if arches.contains(arch.as_str()) {
+    if arches.contains(arch.architecture()) {
         return Ok(());
     }
     Err(Error::Other(format!(

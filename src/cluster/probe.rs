@@ -13,7 +13,8 @@ use kube::{Api, ResourceExt};
 
 use super::wait::{self, When, diagnose};
 use super::{Cluster, stack};
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Action, Error, Result};
 use crate::isolation::{
     Placement, Reach, cni_reasons, parse_probe_output, probe_labels, probe_pod,
 };

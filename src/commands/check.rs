@@ -4,16 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
+use crate::arch::{self, Arch};
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, Scope, nodes, workloads};
 use crate::commands::StackArg;
 use crate::error::{Error, Result};
 use crate::registry::gate::arches_of;
-use crate::registry::{Arch, ImageCheck, RegistryArgs, check_images, parse_arch_list};
+use crate::registry::{self, ImageCheck, RegistryOptions, check_images};
 use crate::{output, spec};
 
 #[derive(Debug, Args)]
@@ -56,8 +58,34 @@ pub struct CheckArgs {
     pub probe_image: String,
 
     /// How long the --isolation probe may take, pod start included
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
-    pub timeout: std::time::Duration,
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::duration::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// The registry flags shared by `check` and `up`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// A registry (host:port) to reach over plain HTTP; loopback registries always are
+    #[arg(long = "insecure-registry", value_name = "HOST", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+
+    /// How long to wait for a registry to answer, per request (to connect: at most 5s)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::parse_duration)]
+    pub registry_timeout: Duration,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            timeout: if self.registry_timeout.is_zero() {
+                registry::DEFAULT_TIMEOUT
+            } else {
+                self.registry_timeout
+            },
+            ..RegistryOptions::default()
+        }
+    }
 }
 
 /// Where the required architectures came from.
@@ -100,7 +128,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         };
         return crate::commands::isolation::run(global, &options).await;
     }
-    let flag_arches = parse_arch_list(&args.arch).map_err(Error::Usage)?;
+    let flag_arches = arch::parse_list(&args.arch).map_err(Error::Usage)?;
     let deployed = args.deployed || args.all_namespaces;
     let spec_file = match &args.file {
         Some(file) => Some(file.clone()),
@@ -174,10 +202,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
             None => None,
         }
     };
-    let target = spec
-        .as_ref()
-        .and_then(|s| s.target_arch)
-        .map(|a| a.as_str());
+    let target = spec.as_ref().and_then(|s| s.target_arch.as_ref());
     let options = args.registry.options();
     let (nodes, required, mut checks) = if flag_arches.is_empty() {
         // The requirement depends on the nodes, so they come first.
@@ -235,12 +260,12 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
 /// read either, amd64 and arm64.
 fn required_without_flag(
     nodes: Option<&Result<BTreeMap<String, usize>>>,
-    target: Option<&str>,
+    target: Option<&Arch>,
     notes: &mut Vec<String>,
 ) -> Required {
-    if let Some(target) = target.and_then(|t| Arch::parse(t).ok()) {
+    if let Some(target) = target {
         return Required {
-            architectures: vec![target],
+            architectures: vec![target.clone()],
             source: "devenv.yaml targetArch".into(),
         };
     }
@@ -262,7 +287,7 @@ fn required_without_flag(
         "{why}: checking against amd64 and arm64; pass --arch to choose"
     ));
     Required {
-        architectures: parse_arch_list(&["amd64,arm64".to_owned()]).unwrap_or_default(),
+        architectures: vec![Arch::amd64(), Arch::arm64()],
         source: "default".into(),
     }
 }
@@ -435,7 +460,7 @@ mod tests {
     use crate::registry::{ImageError, ImageInfo, Platform};
 
     fn arches(list: &str) -> Vec<Arch> {
-        parse_arch_list(&[list.to_owned()]).unwrap()
+        arch::parse_list(&[list.to_owned()]).unwrap()
     }
 
     fn image(name: &str, platforms: &[&str], required: &[Arch]) -> ImageCheck {
@@ -539,7 +564,7 @@ mod tests {
     fn target_arch_then_nodes_then_both_arches_are_required() {
         let mut notes = Vec::new();
         let nodes = Ok(BTreeMap::from([("arm64".into(), 3), ("amd64".into(), 1)]));
-        let required = required_without_flag(Some(&nodes), Some("arm64"), &mut notes);
+        let required = required_without_flag(Some(&nodes), Some(&Arch::arm64()), &mut notes);
         assert_eq!(required.architectures, arches("arm64"));
         assert_eq!(required.source, "devenv.yaml targetArch");
         assert!(notes.is_empty());

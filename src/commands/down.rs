@@ -9,10 +9,11 @@ use std::time::Duration;
 use clap::Args;
 use kube::ResourceExt;
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, prune, within};
 use crate::commands::StackArg;
-use crate::error::{Error, Result, humanize};
+use crate::duration::{humanize, parse_duration};
+use crate::error::{Error, Result};
 use crate::{labels, progress, spec, wizard};
 
 #[derive(Debug, Args)]

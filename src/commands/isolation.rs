@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::probe::{self, Probe};
-use crate::error::{Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Error, Result};
 use crate::isolation::{IsolationReport, PROBE_ROLE, Reach, Target, verdict};
 use crate::{output, spec};
 

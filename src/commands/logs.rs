@@ -10,10 +10,11 @@ use kube::api::LogParams;
 use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
 use crate::commands::StackArg;
+use crate::duration::parse_duration;
 use crate::error::{Action, Error, Result};
 
 #[derive(Debug, Args)]

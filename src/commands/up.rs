@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, OutputFormat, parse_duration};
+use crate::arch::{self, Arch};
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::cluster::{apply, preflight, wait};
+use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::render::{self, Credentials, StoragePlan};
-use crate::spec::{self, Arch, DEV_COMPONENT, Draft, Spec};
+use crate::spec::{self, DEV_COMPONENT, Draft, Spec};
 use crate::{catalog, labels, output, wizard};
 
 #[derive(Debug, Args)]
@@ -48,7 +51,7 @@ pub struct UpArgs {
     pub code_path_node: Option<String>,
 
     /// Run every pod on nodes of this architecture
-    #[arg(long, value_enum, value_name = "ARCH")]
+    #[arg(long, value_name = "ARCH", value_parser = target_arch())]
     pub arch: Option<Arch>,
 
     /// Do not refuse a target architecture that no node has, nor images without a variant for it
@@ -56,7 +59,7 @@ pub struct UpArgs {
     pub skip_arch_check: bool,
 
     #[command(flatten)]
-    pub registry: crate::registry::RegistryArgs,
+    pub registry: crate::commands::check::RegistryArgs,
 
     /// Apply without asking for confirmation (required when there is no terminal)
     #[arg(short = 'y', long)]
@@ -69,6 +72,12 @@ pub struct UpArgs {
     /// How long to wait for every component to become Ready
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// `--arch`: clap lists the possible values as for a `ValueEnum`, and [`Arch`]
+/// stays free of clap.
+fn target_arch() -> impl TypedValueParser<Value = Arch> {
+    PossibleValuesParser::new(arch::TARGETS).try_map(|text| Arch::target(&text))
 }
 
 /// One row of the final summary.
@@ -266,7 +275,7 @@ fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
         .as_deref()
         .map(checked_code_path)
         .transpose()?;
-    draft.target_arch = args.arch;
+    draft.target_arch = args.arch.clone();
     Ok(draft)
 }
 
@@ -311,7 +320,7 @@ fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
         spec.dev.code_path = Some(checked_code_path(path)?);
     }
     if args.arch.is_some() {
-        spec.target_arch = args.arch;
+        spec.target_arch = args.arch.clone();
     }
     Ok(spec)
 }
@@ -363,8 +372,8 @@ async fn converge(cluster: &Cluster, spec: &Spec, args: &UpArgs) -> Result<()> {
     let spec = &preflight::pin_code_path(cluster, spec).await?;
     if !args.skip_arch_check {
         preflight::check_target_arch(cluster, spec).await?;
-        let target: Vec<String> = spec.target_arch.iter().map(ToString::to_string).collect();
-        crate::registry::gate::run(cluster, &spec.images(), &target, &args.registry.options())
+        let target = spec.target_arch.as_slice();
+        crate::registry::gate::run(cluster, &spec.images(), target, &args.registry.options())
             .await?;
     }
     let storage = preflight::storage_plan(cluster, spec).await?;
@@ -504,7 +513,7 @@ mod tests {
         .unwrap();
         assert_eq!(spec.name, "shop");
         assert_eq!(spec.component("mysql").unwrap().image, "mysql:8.0");
-        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.target_arch, Some(Arch::arm64()));
         assert_eq!(spec.dev.code_path.as_deref(), Some(Path::new("/src")));
     }
 

@@ -16,7 +16,7 @@ use super::pods::{PodSet, PodTarget};
 use super::standby::Standbys;
 use super::tunnel::{self, Protocol, Traffic, Tunnel};
 use crate::cluster::within;
-use crate::error::humanize;
+use crate::duration::humanize;
 
 /// Keepalive frames on every open stream, well inside the 5-minute kubelet
 /// idle timeout that CIS-hardened nodes use.

@@ -75,8 +75,7 @@ pub fn config_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }
-    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"))?;
-    Some(PathBuf::from(home).join(".docker").join("config.json"))
+    Some(std::env::home_dir()?.join(".docker").join("config.json"))
 }
 
 /// Reads the config; a missing file means no credentials, a broken one is an error.
@@ -247,7 +246,7 @@ pub async fn run_helper(
         .map_err(|_| {
             format!(
                 "{program} did not answer within {}",
-                crate::error::humanize(timeout)
+                crate::duration::humanize(timeout)
             )
         })?
         .map_err(|err| format!("{program} failed: {err}"))?;

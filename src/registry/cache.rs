@@ -11,7 +11,7 @@ pub fn default_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| std::env::home_dir().map(|h| h.join(".cache")))?;
     Some(base.join("kubectl-devenv").join("platforms"))
 }
 

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::platform::{Arch, parse_arch_list};
 use super::reference::normalize;
 use super::{ImageCheck, RegistryOptions, check_images};
+use crate::arch::Arch;
 use crate::cluster::Cluster;
 use crate::cluster::nodes;
 use crate::error::{Error, Result};
@@ -203,12 +203,11 @@ pub async fn requirement_for_up(
 pub async fn run(
     cluster: &Cluster,
     images: &[String],
-    target: &[String],
+    target: &[Arch],
     options: &RegistryOptions,
 ) -> Result<GateReport> {
-    let target = parse_arch_list(target).map_err(Error::Usage)?;
     let mut notes = Vec::new();
-    let requirement = requirement_for_up(cluster, &target, &mut notes).await;
+    let requirement = requirement_for_up(cluster, target, &mut notes).await;
     for note in &notes {
         eprintln!("Warning: {note}");
     }
@@ -274,14 +273,14 @@ mod tests {
 
     fn every(list: &str) -> ArchRequirement {
         ArchRequirement::Every {
-            arches: parse_arch_list(&[list.into()]).unwrap(),
+            arches: crate::arch::parse_list(&[list.into()]).unwrap(),
             source: "test".into(),
         }
     }
 
     fn any_of(list: &str) -> ArchRequirement {
         ArchRequirement::AnyOf {
-            arches: parse_arch_list(&[list.into()]).unwrap(),
+            arches: crate::arch::parse_list(&[list.into()]).unwrap(),
             source: "nodes".into(),
         }
     }
@@ -358,7 +357,7 @@ mod tests {
         ]);
         assert_eq!(
             arches_of(&counts),
-            parse_arch_list(&["amd64,arm64".into()]).unwrap()
+            crate::arch::parse_list(&["amd64,arm64".into()]).unwrap()
         );
     }
 }

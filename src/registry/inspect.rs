@@ -204,7 +204,7 @@ impl Inspector {
                 registry,
                 cause: format!(
                     "no answer within {}",
-                    crate::error::humanize(self.per_image)
+                    crate::duration::humanize(self.per_image)
                 ),
             }),
         }

@@ -16,37 +16,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::arch::Arch;
+
 pub use inspect::inspect_all;
-pub use platform::{Arch, Platform, parse_arch_list};
+pub use platform::Platform;
 pub use problem::{ImageError, Problem};
 
-/// The registry flags shared by `check` and `up`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RegistryArgs {
-    /// A registry (host:port) to reach over plain HTTP; loopback registries always are
-    #[arg(long = "insecure-registry", value_name = "HOST", value_delimiter = ',')]
-    pub insecure_registries: Vec<String>,
-
-    /// How long to wait for a registry to answer, per request (to connect: at most 5s)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::cli::parse_duration)]
-    pub registry_timeout: Duration,
-}
-
-impl RegistryArgs {
-    pub fn options(&self) -> RegistryOptions {
-        RegistryOptions {
-            insecure_registries: self.insecure_registries.clone(),
-            timeout: if self.registry_timeout.is_zero() {
-                DEFAULT_TIMEOUT
-            } else {
-                self.registry_timeout
-            },
-            ..RegistryOptions::default()
-        }
-    }
-}
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a registry may take to answer one request, unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -193,7 +170,7 @@ mod tests {
     }
 
     fn arches(list: &str) -> Vec<Arch> {
-        parse_arch_list(&[list.to_owned()]).unwrap()
+        crate::arch::parse_list(&[list.to_owned()]).unwrap()
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use oci_client::manifest::{self, OciManifest};
 use serde::{Deserialize, Serialize};
+
+use crate::arch::Arch;
 
 /// One platform an image provides, e.g. `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,85 +34,17 @@ impl Platform {
     }
 }
 
-/// An architecture nodes have and images must provide: `arm64`, `amd64`, `arm/v7`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Arch {
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for Arch {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
+/// Matching lives here, beside [`Platform`], so that [`Arch`] stays a leaf.
 impl Arch {
-    /// Parses `arm64`, `arm64/v8`, `aarch64`, `x86_64`, `arm/v7`, `linux/arm64`.
-    /// `arm64/v8` is plain `arm64`: v8 is the only arm64 variant that exists in practice.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim().to_ascii_lowercase();
-        let text = text.strip_prefix("linux/").unwrap_or(&text);
-        let (architecture, variant) = match text.split_once('/') {
-            Some((arch, variant)) => (arch, Some(variant)),
-            None => (text, None),
-        };
-        let architecture = match architecture {
-            "aarch64" => "arm64",
-            "x86_64" | "x86-64" | "x64" => "amd64",
-            "i386" | "i686" | "x86" => "386",
-            "armhf" | "armv7" | "armv7l" => return Ok(Self::with_variant("arm", Some("v7"))),
-            "armel" | "armv6" | "armv6l" => return Ok(Self::with_variant("arm", Some("v6"))),
-            other => other,
-        };
-        let known = [
-            "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "loong64", "mips64le",
-        ];
-        if !known.contains(&architecture) {
-            return Err(format!(
-                "unknown architecture \"{text}\" (expected one of amd64, arm64, arm/v7, ppc64le, s390x, riscv64)"
-            ));
-        }
-        if let Some(variant) = variant
-            && !(variant.starts_with('v') && variant[1..].parse::<u8>().is_ok())
-        {
-            return Err(format!(
-                "unknown architecture variant \"{variant}\" in \"{text}\" (expected v6, v7, v8, ...)"
-            ));
-        }
-        Ok(Self::with_variant(architecture, variant))
-    }
-
-    fn with_variant(architecture: &str, variant: Option<&str>) -> Self {
-        let variant = match (architecture, variant) {
-            ("arm64", Some("v8")) => None,
-            (_, variant) => variant.map(str::to_owned),
-        };
-        Self {
-            architecture: architecture.to_owned(),
-            variant,
-        }
-    }
-
     /// Whether a node of this architecture can run `platform`. Variants are
     /// optional on both sides; for 32-bit arm a node runs its own and older
     /// variants (a v7 node runs v6 images, not the other way round).
     pub fn runs(&self, platform: &Platform) -> bool {
-        if platform.os != "linux" || platform.architecture != self.architecture {
+        if platform.os != "linux" || platform.architecture != self.architecture() {
             return false;
         }
-        match (&self.variant, &platform.variant) {
-            (Some(node), Some(image)) if self.architecture == "arm" => arm_level(image)
+        match (self.variant(), &platform.variant) {
+            (Some(node), Some(image)) if self.architecture() == "arm" => arm_level(image)
                 .zip(arm_level(node))
                 .is_none_or(|(i, n)| i <= n),
             _ => true,
@@ -121,21 +56,6 @@ fn arm_level(variant: &str) -> Option<u8> {
     variant.strip_prefix('v')?.parse().ok()
 }
 
-/// Parses a comma-separated `--arch` list, dropping duplicates.
-pub fn parse_arch_list(items: &[String]) -> Result<Vec<Arch>, String> {
-    let mut arches = Vec::new();
-    for item in items.iter().flat_map(|i| i.split(',')) {
-        if item.trim().is_empty() {
-            continue;
-        }
-        let arch = Arch::parse(item)?;
-        if !arches.contains(&arch) {
-            arches.push(arch);
-        }
-    }
-    Ok(arches)
-}
-
 /// What a manifest tells about platforms, before any further request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestKind {
@@ -145,54 +65,47 @@ pub enum ManifestKind {
     Image { config_digest: String },
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawManifest {
-    media_type: Option<String>,
-    manifests: Option<Vec<RawEntry>>,
-    config: Option<RawDescriptor>,
-}
-
-#[derive(Deserialize)]
-struct RawEntry {
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct RawDescriptor {
-    digest: String,
-}
-
+/// The manifest formats `inspect` asks for (its Accept header).
 pub const MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
+    manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    manifest::OCI_IMAGE_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_MEDIA_TYPE,
 ];
 
-/// Reads an index, a manifest list or an image manifest. Entries without a
+/// Reads an index, a manifest list or an image manifest, with oci-client's
+/// types (Docker's v2 formats have the same shape). Entries without a
 /// platform and attestation entries are skipped.
 pub fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
-    let raw: RawManifest =
-        serde_json::from_slice(body).map_err(|err| format!("unreadable manifest: {err}"))?;
-    if let Some(entries) = raw.manifests {
-        let mut platforms: Vec<Platform> = entries
-            .into_iter()
-            .filter_map(|e| e.platform)
-            .filter(|p| !p.is_attestation())
-            .collect();
-        platforms.sort();
-        platforms.dedup();
-        return Ok(ManifestKind::Index(platforms));
-    }
-    match raw.config {
-        Some(config) => Ok(ManifestKind::Image {
-            config_digest: config.digest,
+    match serde_json::from_slice::<OciManifest>(body) {
+        Ok(OciManifest::ImageIndex(index)) => {
+            let mut platforms: Vec<Platform> = index
+                .manifests
+                .into_iter()
+                .filter_map(|entry| entry.platform)
+                .map(|p| Platform {
+                    os: p.os.to_string(),
+                    architecture: p.architecture.to_string(),
+                    variant: p.variant,
+                })
+                .filter(|p| !p.is_attestation())
+                .collect();
+            platforms.sort();
+            platforms.dedup();
+            Ok(ManifestKind::Index(platforms))
+        }
+        Ok(OciManifest::Image(image)) => Ok(ManifestKind::Image {
+            config_digest: image.config.digest,
         }),
-        None => Err(format!(
-            "unsupported manifest (media type {})",
-            raw.media_type.as_deref().unwrap_or("not given")
-        )),
+        // JSON of another kind (schema 1, an error document) names its media
+        // type if it has one; anything else is not a manifest at all.
+        Err(_) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(other) => Err(format!(
+                "unsupported manifest (media type {})",
+                other["mediaType"].as_str().unwrap_or("not given")
+            )),
+            Err(err) => Err(format!("unreadable manifest: {err}")),
+        },
     }
 }
 
@@ -219,21 +132,10 @@ mod tests {
     }
 
     #[test]
-    fn arm64_is_arm64_v8() {
-        assert_eq!(arch("arm64/v8"), arch("arm64"));
-        assert_eq!(arch("aarch64"), arch("arm64"));
-        assert_eq!(arch("linux/arm64"), arch("arm64"));
+    fn arm64_runs_with_or_without_the_v8_variant() {
         assert!(arch("arm64").runs(&platform("linux/arm64/v8")));
         assert!(arch("arm64").runs(&platform("linux/arm64")));
         assert!(arch("arm64/v8").runs(&platform("linux/arm64")));
-        assert_eq!(arch("arm64/v8").to_string(), "arm64");
-    }
-
-    #[test]
-    fn other_spellings_normalize() {
-        assert_eq!(arch("x86_64"), arch("amd64"));
-        assert_eq!(arch("AMD64"), arch("amd64"));
-        assert_eq!(arch("armv7l").to_string(), "arm/v7");
     }
 
     #[test]
@@ -253,29 +155,18 @@ mod tests {
     }
 
     #[test]
-    fn unknown_architectures_are_refused() {
-        assert!(Arch::parse("sparc").is_err());
-        assert!(Arch::parse("arm64/eight").is_err());
-        assert!(Arch::parse("").is_err());
-    }
-
-    #[test]
-    fn arch_lists_split_on_commas_and_dedupe() {
-        let list = parse_arch_list(&["arm64,amd64".into(), "arm64/v8".into()]).unwrap();
-        assert_eq!(list, vec![arch("arm64"), arch("amd64")]);
-        assert!(parse_arch_list(&["arm64,bogus".into()]).is_err());
-    }
-
-    #[test]
     fn index_skips_attestations_and_entries_without_platform() {
         let body = br#"{
           "schemaVersion": 2,
           "mediaType": "application/vnd.oci.image.index.v1+json",
           "manifests": [
-            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
-            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-            {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"}},
-            {"digest": "sha256:d"}
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:a", "size": 1,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:b", "size": 1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:c", "size": 1,
+             "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:d", "size": 1}
           ]}"#;
         assert_eq!(
             parse_manifest(body).unwrap(),

@@ -83,7 +83,7 @@ fn describe_limit(limit: &str) -> String {
             Ok(secs) => format!(
                 "{} per {}",
                 count.trim(),
-                crate::error::humanize(Duration::from_secs(secs))
+                crate::duration::humanize(Duration::from_secs(secs))
             ),
             Err(_) => limit.to_owned(),
         },

@@ -16,7 +16,8 @@ use kube::api::{ListParams, LogParams};
 use kube::{Api, Resource, ResourceExt};
 
 use crate::cluster::{Cluster, Scope, nodes};
-use crate::error::{Action, Error, Result, humanize};
+use crate::duration::humanize;
+use crate::error::{Action, Error, Result};
 use crate::spec::{DEV_COMPONENT, Spec};
 use crate::{labels, progress};
 use diagnose::{ClaimState, ClassLookup};

@@ -1,498 +1,33 @@
-//! `devenv.yaml`: the versioned description of one stack (a dev pod plus a
-//! test stack), its parsing with line:column errors, and its validation.
+//! The `devenv.yaml` format: the serde structs as the file spells them, with
+//! [`Spanned`] locations so that validation can say `devenv.yaml:12:9: ...`,
+//! the validation that turns them into a [`Spec`], and the one writer, which
+//! serialises the same structs.
 //!
-//! Other commands use [`load`] / [`parse`] to get a validated [`Spec`], then
-//! [`Spec::images`], [`Spec::component`] and the namespace fields.
+//! Flags and wizard answers ([`Draft`]) become a [`File`] value directly and
+//! go through the same validation; their errors have no location.
 
-use std::collections::BTreeSet;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::Deserialize;
+use k8s_openapi::api::core::v1::Toleration;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
+use super::{
+    API_VERSION, CodeSync, Component, DEFAULT_CLUSTER_DOMAIN, DEFAULT_DEV_NAMESPACE,
+    DEFAULT_TEST_NAMESPACE, DEV_COMPONENT, DevPod, Draft, KIND, MAX_NAME_LEN, Placement, Source,
+    Spec, Storage, default_http_port,
+};
+use crate::arch::Arch;
 use crate::catalog::{self, Resources};
 use crate::error::{Error, Result};
-use crate::generic::{self, FileGeneric, Generic, MountedFile};
+use crate::generic::{self, FileGeneric};
 
-pub const API_VERSION: &str = "kubectl-devenv.io/v1alpha1";
-pub const KIND: &str = "DevEnv";
-/// The file `up` writes and `up`/`down` read when no `-f` is given.
-pub const DEFAULT_FILE: &str = "devenv.yaml";
-pub const DEFAULT_STACK: &str = "devenv";
-pub const DEFAULT_DEV_NAMESPACE: &str = "dev";
-pub const DEFAULT_TEST_NAMESPACE: &str = "test";
-pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
-/// The component name of the dev pod (`kubectl devenv shell` enters it).
-pub const DEV_COMPONENT: &str = "dev";
-/// Longest stack or component name, so derived names (`<name>-credentials`,
-/// `data-<name>-0`) stay within Kubernetes' 63-character limit.
-pub const MAX_NAME_LEN: usize = 40;
+/// The first line of every written `devenv.yaml`.
+const HEADER: &str = "# kubectl-devenv stack; apply with `kubectl devenv up -f devenv.yaml`.\n";
 
-/// A validated stack description.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Spec {
-    /// The stack name: the value of the `labels::STACK` label on every object.
-    pub name: String,
-    pub dev_namespace: String,
-    pub test_namespace: String,
-    /// Used for the dev namespace's aliases (`mysql.test.svc.<domain>`).
-    pub cluster_domain: String,
-    /// Pods are pinned to nodes of this architecture; `None` lets the scheduler pick.
-    pub target_arch: Option<Arch>,
-    /// Where every pod of the stack may run (a dedicated, tainted node pool).
-    pub placement: Placement,
-    pub dev: DevPod,
-    /// The test stack, in file order.
-    pub components: Vec<Component>,
-}
-
-/// Node selection shared by every pod of the stack, as a Helm chart's
-/// `nodeSelector` and `tolerations` values: clusters often keep dev workloads
-/// on a tainted node group (EKS managed node groups, a k3s agent).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Placement {
-    pub node_selector: std::collections::BTreeMap<String, String>,
-    pub tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
-}
-
-impl Placement {
-    pub fn is_empty(&self) -> bool {
-        self.node_selector.is_empty() && self.tolerations.is_empty()
-    }
-}
-
-/// The developer's pod: PHP with the stack's connection settings in its environment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DevPod {
-    pub version: String,
-    pub image: String,
-    /// Host directory mounted at /var/www/html (hostPath); only when asked for.
-    pub code_path: Option<PathBuf>,
-    /// The node that has `code_path`: a hostPath is a path on one node, so
-    /// the dev pod is pinned there. `up` fills it in when only one node can
-    /// run the dev pod, and refuses to guess among several.
-    pub code_path_node: Option<String>,
-    pub resources: Resources,
-    /// Components that must be Ready before `up` starts the dev pod.
-    pub depends_on: Vec<String>,
-    /// Single files mounted from a ConfigMap (a `php.ini`).
-    pub files: Vec<MountedFile>,
-    /// The web server's document root, relative to the code directory. `None`
-    /// leaves the choice to the image: the dev image serves `public/` when it
-    /// exists (decided per request, since the code arrives after the pod starts).
-    pub docroot: Option<String>,
-    /// The port the image serves HTTP on: the dev image's, or `httpPort:` for
-    /// another image; `None` for an image without a web server (the bare one).
-    pub http_port: Option<u16>,
-    /// The UID/GID of the image's account (the dev image's or the php kind's).
-    pub user: i64,
-    pub group: i64,
-    /// The code volume `kubectl devenv sync` uploads into (unused with `code_path`).
-    pub sync: CodeSync,
-}
-
-/// The HTTP port `image` serves on without an explicit `httpPort:`: the dev
-/// image's (any of its tags), or none.
-pub fn default_http_port(image: &str) -> Option<u16> {
-    let dev = catalog::php().dev.as_ref()?;
-    let tag = image.strip_prefix(dev.image.as_str())?.strip_prefix(':')?;
-    (!tag.is_empty()).then_some(dev.http_port)
-}
-
-/// `spec.dev.sync`: where `kubectl devenv sync` puts the code, what it leaves
-/// out, and whether the code volume outlives the pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeSync {
-    /// The local directory, relative to devenv.yaml's; `None` is that directory.
-    pub local_path: Option<PathBuf>,
-    /// The code directory in the dev pod (the code volume's mount path).
-    pub remote_path: String,
-    /// Extra excludes, in gitignore syntax, relative to the local directory.
-    pub excludes: Vec<String>,
-    /// A PersistentVolumeClaim instead of an emptyDir, so the code survives a
-    /// pod replacement and a resync sends only what changed.
-    pub persist: bool,
-    /// The claim's size with `persist`, else the emptyDir's limit (none by default).
-    pub size: Option<String>,
-}
-
-/// The claim size when `persist` gives none: a PHP tree with vendor/ fits.
-pub const DEFAULT_CODE_SIZE: &str = "2Gi";
-
-impl Default for CodeSync {
-    fn default() -> Self {
-        Self {
-            local_path: None,
-            remote_path: crate::render::CODE_DIR.to_owned(),
-            excludes: Vec::new(),
-            persist: false,
-            size: None,
-        }
-    }
-}
-
-/// One component of the test stack.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Component {
-    /// Service, workload and alias name, and the `labels::COMPONENT` value.
-    pub name: String,
-    /// Catalog kind (`mysql`, `redis`, ...), or [`generic::KIND`].
-    pub kind: String,
-    /// The catalog version; the image's tag for a generic component.
-    pub version: String,
-    pub image: String,
-    /// The Service port (the catalog's port; a generic component's first
-    /// port, 0 when it has none).
-    pub port: u16,
-    pub resources: Resources,
-    /// Data volume settings, for kinds that keep data.
-    pub storage: Option<Storage>,
-    /// Components that must be Ready before `up` starts this one.
-    pub depends_on: Vec<String>,
-    /// The catalog entry it runs from, or what a generic component sets itself.
-    pub source: Source,
-}
-
-/// Where a component's container, ports and readiness come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Catalog(&'static catalog::Entry),
-    Generic(Box<Generic>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Storage {
-    pub size: String,
-    /// An explicit StorageClass; `None` uses the cluster's default class (or
-    /// emptyDir when there is none).
-    pub class_name: Option<String>,
-}
-
-impl Component {
-    /// The catalog entry; `None` for a generic component (validation
-    /// guarantees every other kind is in the catalog).
-    pub fn entry(&self) -> Option<&'static catalog::Entry> {
-        match &self.source {
-            Source::Catalog(entry) => Some(entry),
-            Source::Generic(_) => None,
-        }
-    }
-
-    /// What a generic component sets; `None` for catalog kinds.
-    pub fn generic(&self) -> Option<&Generic> {
-        match &self.source {
-            Source::Catalog(_) => None,
-            Source::Generic(generic) => Some(generic),
-        }
-    }
-
-    /// Whether the component has a generated credentials Secret.
-    pub fn has_credentials(&self) -> bool {
-        match &self.source {
-            Source::Catalog(entry) => entry.credentials.is_some(),
-            Source::Generic(generic) => !generic.secret_keys().is_empty(),
-        }
-    }
-
-    /// The Service's ports as `(name, port)`, first one first.
-    pub fn service_ports(&self) -> Vec<(String, u16)> {
-        match &self.source {
-            Source::Catalog(entry) => vec![(entry.port_name.clone(), self.port)],
-            Source::Generic(generic) => generic
-                .ports
-                .iter()
-                .map(|p| (p.name.clone(), p.port))
-                .collect(),
-        }
-    }
-}
-
-/// CPU architectures the stack can be pinned to (`kubernetes.io/arch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Arch {
-    Amd64,
-    Arm64,
-}
-
-impl Arch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Arch {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "amd64" => Ok(Arch::Amd64),
-            "arm64" => Ok(Arch::Arm64),
-            other => Err(format!(
-                "unsupported architecture \"{other}\" (supported: amd64, arm64)"
-            )),
-        }
-    }
-}
-
-impl Spec {
-    /// Every image the stack runs (dev pod first), without duplicates; what a
-    /// pre-deploy check must verify for the target architectures.
-    pub fn images(&self) -> Vec<String> {
-        let mut seen = BTreeSet::new();
-        std::iter::once(&self.dev.image)
-            .chain(self.components.iter().map(|c| &c.image))
-            .filter(|image| seen.insert(image.as_str()))
-            .cloned()
-            .collect()
-    }
-
-    /// A test-stack component by name.
-    pub fn component(&self, name: &str) -> Option<&Component> {
-        self.components.iter().find(|c| c.name == name)
-    }
-
-    /// The start order `dependsOn` asks for, as waves of component names
-    /// (the dev pod as [`DEV_COMPONENT`]): each one starts once the
-    /// dependencies of its members, all in earlier waves, are Ready. One wave
-    /// when nothing depends on anything. Validation rules out cycles.
-    pub fn start_waves(&self) -> Vec<Vec<String>> {
-        let mut wave_of: std::collections::BTreeMap<&str, usize> = Default::default();
-        let mut pending: Vec<(&str, &[String])> = self
-            .components
-            .iter()
-            .map(|c| (c.name.as_str(), c.depends_on.as_slice()))
-            .chain(std::iter::once((
-                DEV_COMPONENT,
-                self.dev.depends_on.as_slice(),
-            )))
-            .collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            pending.retain(|(name, deps)| {
-                let waves: Option<Vec<usize>> = deps
-                    .iter()
-                    .map(|d| wave_of.get(d.as_str()).copied())
-                    .collect();
-                match waves {
-                    Some(waves) => {
-                        wave_of.insert(name, waves.iter().map(|w| w + 1).max().unwrap_or(0));
-                        false
-                    }
-                    None => true,
-                }
-            });
-            if pending.len() == before {
-                // A cycle, which parse refuses; start the rest last rather than never.
-                let last = wave_of.values().max().map_or(0, |w| w + 1);
-                for (name, _) in pending.drain(..) {
-                    wave_of.insert(name, last);
-                }
-            }
-        }
-        let count = wave_of.values().max().map_or(0, |w| w + 1);
-        let mut waves = vec![Vec::new(); count];
-        // In file order within a wave, the dev pod last.
-        for name in self
-            .components
-            .iter()
-            .map(|c| c.name.as_str())
-            .chain(std::iter::once(DEV_COMPONENT))
-        {
-            waves[wave_of[name]].push(name.to_owned());
-        }
-        waves
-    }
-
-    /// What `name` (a component, or the dev pod) waits for.
-    pub fn dependencies_of(&self, name: &str) -> &[String] {
-        if name == DEV_COMPONENT {
-            return &self.dev.depends_on;
-        }
-        self.component(name)
-            .map_or(&[], |c| c.depends_on.as_slice())
-    }
-
-    /// The dev namespace first, then the test namespace.
-    pub fn namespaces(&self) -> [&str; 2] {
-        [&self.dev_namespace, &self.test_namespace]
-    }
-
-    /// The in-cluster DNS name of a test-stack component.
-    pub fn service_host(&self, component: &Component) -> String {
-        format!(
-            "{}.{}.svc.{}",
-            component.name, self.test_namespace, self.cluster_domain
-        )
-    }
-
-    /// The canonical `devenv.yaml` for this spec; [`parse`] reads it back unchanged.
-    pub fn to_yaml(&self) -> String {
-        let mut out = format!(
-            "# kubectl-devenv stack; apply with `kubectl devenv up -f devenv.yaml`.\n\
-             apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\nspec:\n  \
-             namespaces:\n    dev: {}\n    test: {}\n",
-            self.name, self.dev_namespace, self.test_namespace
-        );
-        if self.cluster_domain != DEFAULT_CLUSTER_DOMAIN {
-            out += &format!("  clusterDomain: {}\n", self.cluster_domain);
-        }
-        if let Some(arch) = self.target_arch {
-            out += &format!("  targetArch: {arch}\n");
-        }
-        if !self.placement.is_empty() {
-            out += "  placement:\n";
-            if !self.placement.node_selector.is_empty() {
-                out += &format!(
-                    "    nodeSelector: {}\n",
-                    serde_json::to_string(&self.placement.node_selector).expect("maps encode")
-                );
-            }
-            if !self.placement.tolerations.is_empty() {
-                out += &format!(
-                    "    tolerations: {}\n",
-                    serde_json::to_string(&self.placement.tolerations).expect("tolerations encode")
-                );
-            }
-        }
-        out += &format!("  dev:\n    version: \"{}\"\n", self.dev.version);
-        let php = catalog::php();
-        if Some(&self.dev.image) != php.dev_image_for(&self.dev.version).as_ref() {
-            out += &format!("    image: {}\n", self.dev.image);
-        }
-        if let Some(path) = &self.dev.code_path {
-            out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
-        }
-        if let Some(node) = &self.dev.code_path_node {
-            out += &format!("    codePathNode: {}\n", quote(node));
-        }
-        if let Some(docroot) = &self.dev.docroot {
-            out += &format!("    docroot: {}\n", quote(docroot));
-        }
-        if self.dev.http_port != default_http_port(&self.dev.image)
-            && let Some(port) = self.dev.http_port
-        {
-            out += &format!("    httpPort: {port}\n");
-        }
-        if self.dev.resources != php.resources {
-            out += &resources_yaml(&self.dev.resources, "    ");
-        }
-        out += &depends_on_yaml(&self.dev.depends_on, "    ");
-        out += &generic::files_yaml(&self.dev.files, "    ");
-        if self.dev.sync != CodeSync::default() {
-            out += &sync_yaml(&self.dev.sync);
-        }
-        out += "  components:\n";
-        for component in &self.components {
-            out += &format!("    - kind: {}\n", component.kind);
-            if component.name != component.kind {
-                out += &format!("      name: {}\n", component.name);
-            }
-            match &component.source {
-                Source::Generic(generic) => {
-                    out += &format!("      image: {}\n", component.image);
-                    let storage = component.storage.as_ref();
-                    out += &generic::to_yaml(
-                        generic,
-                        storage.map(|s| s.size.as_str()),
-                        storage.and_then(|s| s.class_name.as_deref()),
-                    );
-                    if component.resources != generic::default_resources() {
-                        out += &resources_yaml(&component.resources, "      ");
-                    }
-                }
-                Source::Catalog(entry) => out += &catalog_component_yaml(component, entry),
-            }
-            out += &depends_on_yaml(&component.depends_on, "      ");
-        }
-        out
-    }
-}
-
-fn catalog_component_yaml(component: &Component, entry: &catalog::Entry) -> String {
-    let mut out = format!("      version: \"{}\"\n", component.version);
-    if component.image != entry.image_for(&component.version) {
-        out += &format!("      image: {}\n", component.image);
-    }
-    if let (Some(storage), Some(data)) = (&component.storage, &entry.data)
-        && (storage.size != data.size || storage.class_name.is_some())
-    {
-        out += &format!("      storage:\n        size: {}\n", storage.size);
-        if let Some(class) = &storage.class_name {
-            out += &format!("        className: {class}\n");
-        }
-    }
-    if component.resources != entry.resources {
-        out += &resources_yaml(&component.resources, "      ");
-    }
-    out
-}
-
-fn depends_on_yaml(names: &[String], indent: &str) -> String {
-    if names.is_empty() {
-        return String::new();
-    }
-    format!(
-        "{indent}dependsOn: {}\n",
-        serde_json::to_string(names).expect("names encode")
-    )
-}
-
-fn resources_yaml(resources: &Resources, indent: &str) -> String {
-    format!(
-        "{indent}resources:\n{indent}  requests: {{ cpu: \"{}\", memory: \"{}\" }}\n\
-         {indent}  limits: {{ cpu: \"{}\", memory: \"{}\" }}\n",
-        resources.requests.cpu,
-        resources.requests.memory,
-        resources.limits.cpu,
-        resources.limits.memory
-    )
-}
-
-fn sync_yaml(sync: &CodeSync) -> String {
-    let mut out = "    sync:\n".to_owned();
-    if let Some(path) = &sync.local_path {
-        out += &format!("      localPath: {}\n", quote(&path.display().to_string()));
-    }
-    out += &format!("      remotePath: {}\n", quote(&sync.remote_path));
-    if !sync.excludes.is_empty() {
-        out += &format!(
-            "      excludes: {}\n",
-            serde_json::to_string(&sync.excludes).expect("strings always encode")
-        );
-    }
-    if sync.persist {
-        out += "      persist: true\n";
-    }
-    if let Some(size) = &sync.size {
-        out += &format!("      size: {size}\n");
-    }
-    out
-}
-
-fn quote(text: &str) -> String {
-    serde_json::to_string(text).expect("strings always encode")
-}
-
-/// Reads and validates a `devenv.yaml`.
-pub fn load(path: &Path) -> Result<Spec> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| Error::Other(format!("cannot read {}: {err}", path.display())))?;
-    parse(&text, &path.display().to_string())
-}
-
-/// Parses and validates `devenv.yaml` text; `source` names it in errors
-/// (`devenv.yaml:12:9: unknown component kind "mongodb" ...`).
-pub fn parse(text: &str, source: &str) -> Result<Spec> {
+/// Parses and validates `devenv.yaml` text; `source` names it in errors.
+pub(super) fn parse(text: &str, source: &str) -> Result<Spec> {
     if text.trim().is_empty() {
         return Err(Error::Other(format!(
             "{source}: the file is empty (`kubectl devenv up` without -f starts a wizard that writes one)"
@@ -503,40 +38,68 @@ pub fn parse(text: &str, source: &str) -> Result<Spec> {
         .map_err(|(location, message)| spec_error(source, location, message))
 }
 
-fn spec_error(source: &str, at: Location, message: String) -> Error {
-    if at == Location::UNKNOWN {
-        Error::Other(format!("{source}: {message}"))
-    } else {
-        Error::Other(format!("{source}:{}:{}: {message}", at.line(), at.column()))
-    }
+/// Validates flags or wizard answers as if they had been read from a file.
+pub(super) fn resolve(draft: &Draft, source: &str) -> Result<Spec> {
+    File::from_draft(draft)
+        .validate()
+        .map_err(|(location, message)| spec_error(source, location, message))
 }
 
-/// One line, `file:line:column: message`, from a parser error (whose own
-/// rendering spans several lines with a source excerpt).
-fn yaml_error(source: &str, err: &serde_saphyr::Error) -> Error {
-    let mut options = serde_saphyr::RenderOptions::default();
-    options.snippets = serde_saphyr::SnippetMode::Off;
-    let rendered = err.render_with_options(options);
-    let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    let mut message = strip_location_suffix(first_line);
-    if message.starts_with("multiple YAML documents") {
-        message =
-            "the file holds several YAML documents; a devenv.yaml holds exactly one".to_owned();
-    }
-    spec_error(source, err.location().unwrap_or(Location::UNKNOWN), message)
-}
-
-/// `missing field `name` at line 3, column 3` -> `missing field `name``.
-fn strip_location_suffix(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
-    }
+/// The canonical text of `spec`: only what differs from the defaults, so
+/// that the file stays short and follows catalog updates.
+pub(super) fn write(spec: &Spec) -> String {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    // `components:` then an indented `- kind: ...`, as Kubernetes manifests are written.
+    options.compact_list_indent = false;
+    let body = serde_saphyr::to_string_with_options(&File::from_spec(spec), options)
+        .expect("a devenv.yaml holds only strings, numbers, lists and maps");
+    format!("{HEADER}{body}")
 }
 
 // ---- the file format -------------------------------------------------------
+//
+// Field order is the written order, and the order in which an "unknown field"
+// error lists the known keys. `None`, empty and default values are left out,
+// so that a written file holds only what was chosen.
 
-#[derive(Debug, Deserialize)]
+/// A value that was not read from a file: written, or checked for a flag.
+pub(crate) fn unlocated<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Short lists (names, an argv) on one line: `dependsOn: [mysql, redis]`.
+pub(crate) fn flow_seq<T: Serialize, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serde_saphyr::FlowSeq(value).serialize(serializer)
+}
+
+/// Environment values double-quoted, as they are strings whatever they look
+/// like (`"true"`, `"1"`), and a reader should not have to know which need it.
+fn quoted_values<S: serde::Serializer>(
+    value: &Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let entries = value.iter().flat_map(|v| v.value.iter());
+    serializer
+        .collect_map(entries.map(|(name, value)| (name, serde_saphyr::DoubleQuoted(&value.value))))
+}
+
+/// A list of small records, one per line: `- {name: http, port: 80}`.
+pub(crate) fn flow_maps<T: Serialize, S: serde::Serializer>(
+    value: &Option<Spanned<Vec<T>>>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let items = value.iter().flat_map(|v| v.value.iter());
+    serializer.collect_seq(items.map(serde_saphyr::FlowMap))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct File {
     api_version: Spanned<String>,
@@ -545,132 +108,348 @@ struct File {
     spec: Spanned<FileSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Metadata {
     name: Spanned<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileSpec {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     namespaces: Option<Namespaces>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cluster_domain: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     target_arch: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     placement: Option<Spanned<FilePlacement>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dev: Option<FileDev>,
     components: Spanned<Vec<FileComponent>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FilePlacement {
-    #[serde(default)]
-    node_selector: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tolerations: Vec<Toleration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Namespaces {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dev: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     test: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileDev {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     version: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     image: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     code_path: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     code_path_node: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     resources: Option<Spanned<Resources>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_seq"
+    )]
     depends_on: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     files: Option<Spanned<Vec<generic::FileMountedFile>>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     docroot: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     http_port: Option<Spanned<u16>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     sync: Option<Spanned<FileSync>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileSync {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     local_path: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     remote_path: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     excludes: Vec<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     persist: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileComponent {
     kind: Spanned<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     version: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     image: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     storage: Option<Spanned<FileStorage>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     resources: Option<Spanned<Resources>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_seq"
+    )]
     depends_on: Option<Spanned<Vec<Spanned<String>>>>,
     // The fields of `kind: generic` (see `generic::FileGeneric`).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_maps"
+    )]
     ports: Option<Spanned<Vec<generic::FilePort>>>,
-    #[serde(default)]
-    env: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "quoted_values"
+    )]
+    env: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_seq"
+    )]
     command: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_seq"
+    )]
     args: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     readiness: Option<Spanned<generic::FileReadiness>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     run_as_user: Option<Spanned<i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     run_as_group: Option<Spanned<i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     files: Option<Spanned<Vec<generic::FileMountedFile>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FileStorage {
     /// Generic components only: where the volume is mounted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     class_name: Option<Spanned<String>>,
 }
+
+// ---- the writer --------------------------------------------------------------
+
+fn names(names: &[String]) -> Option<Spanned<Vec<Spanned<String>>>> {
+    (!names.is_empty()).then(|| unlocated(names.iter().cloned().map(unlocated).collect()))
+}
+
+/// `Some(value)` unless it is the default.
+fn unless<T: PartialEq + Clone>(value: &T, default: &T) -> Option<Spanned<T>> {
+    (value != default).then(|| unlocated(value.clone()))
+}
+
+fn path_text(path: &Path) -> Spanned<String> {
+    unlocated(path.display().to_string())
+}
+
+impl File {
+    fn new(name: &str, spec: FileSpec) -> Self {
+        File {
+            api_version: unlocated(API_VERSION.to_owned()),
+            kind: unlocated(KIND.to_owned()),
+            metadata: Metadata {
+                name: unlocated(name.to_owned()),
+            },
+            spec: unlocated(spec),
+        }
+    }
+
+    fn from_spec(spec: &Spec) -> Self {
+        let placement = &spec.placement;
+        File::new(
+            &spec.name,
+            FileSpec {
+                namespaces: Some(Namespaces {
+                    dev: Some(unlocated(spec.dev_namespace.clone())),
+                    test: Some(unlocated(spec.test_namespace.clone())),
+                }),
+                cluster_domain: unless(&spec.cluster_domain, &DEFAULT_CLUSTER_DOMAIN.to_owned()),
+                target_arch: spec.target_arch.as_ref().map(|a| unlocated(a.to_string())),
+                placement: (!placement.is_empty()).then(|| {
+                    unlocated(FilePlacement {
+                        node_selector: placement.node_selector.clone(),
+                        tolerations: placement.tolerations.clone(),
+                    })
+                }),
+                dev: Some(FileDev::from_dev(&spec.dev)),
+                components: unlocated(
+                    spec.components
+                        .iter()
+                        .map(FileComponent::from_component)
+                        .collect(),
+                ),
+            },
+        )
+    }
+
+    /// The draft as the file it stands for; every value is checked by [`File::validate`].
+    fn from_draft(draft: &Draft) -> Self {
+        let dev = FileDev {
+            version: draft.dev_version.clone().map(unlocated),
+            image: draft.dev_image.clone().map(unlocated),
+            code_path: draft.code_path.as_deref().map(path_text),
+            ..FileDev::default()
+        };
+        File::new(
+            &draft.name,
+            FileSpec {
+                namespaces: Some(Namespaces {
+                    dev: Some(unlocated(draft.dev_namespace.clone())),
+                    test: Some(unlocated(draft.test_namespace.clone())),
+                }),
+                cluster_domain: None,
+                target_arch: draft.target_arch.as_ref().map(|a| unlocated(a.to_string())),
+                placement: None,
+                dev: Some(dev),
+                components: unlocated(
+                    draft
+                        .components
+                        .iter()
+                        .map(|(kind, version)| FileComponent {
+                            version: version.clone().map(unlocated),
+                            ..FileComponent::of_kind(kind)
+                        })
+                        .collect(),
+                ),
+            },
+        )
+    }
+}
+
+impl FileDev {
+    fn from_dev(dev: &DevPod) -> Self {
+        let php = catalog::php();
+        FileDev {
+            version: Some(unlocated(dev.version.clone())),
+            image: (Some(&dev.image) != php.dev_image_for(&dev.version).as_ref())
+                .then(|| unlocated(dev.image.clone())),
+            code_path: dev.code_path.as_deref().map(path_text),
+            code_path_node: dev.code_path_node.clone().map(unlocated),
+            docroot: dev.docroot.clone().map(unlocated),
+            http_port: dev
+                .http_port
+                .filter(|_| dev.http_port != default_http_port(&dev.image))
+                .map(unlocated),
+            resources: unless(&dev.resources, &php.resources),
+            depends_on: names(&dev.depends_on),
+            files: generic::files_to_file(&dev.files),
+            sync: (dev.sync != CodeSync::default())
+                .then(|| unlocated(FileSync::from_sync(&dev.sync))),
+        }
+    }
+}
+
+impl FileSync {
+    fn from_sync(sync: &CodeSync) -> Self {
+        FileSync {
+            local_path: sync.local_path.as_deref().map(path_text),
+            remote_path: Some(unlocated(sync.remote_path.clone())),
+            excludes: sync.excludes.iter().cloned().map(unlocated).collect(),
+            persist: sync.persist,
+            size: sync.size.clone().map(unlocated),
+        }
+    }
+}
+
+impl FileComponent {
+    /// An entry with only its `kind:`.
+    fn of_kind(kind: &str) -> Self {
+        FileComponent {
+            kind: unlocated(kind.to_owned()),
+            name: None,
+            version: None,
+            image: None,
+            ports: None,
+            env: None,
+            command: None,
+            args: None,
+            readiness: None,
+            storage: None,
+            run_as_user: None,
+            run_as_group: None,
+            files: None,
+            resources: None,
+            depends_on: None,
+        }
+    }
+
+    fn from_component(component: &Component) -> Self {
+        let mut file = FileComponent {
+            name: (component.name != component.kind).then(|| unlocated(component.name.clone())),
+            depends_on: names(&component.depends_on),
+            ..FileComponent::of_kind(&component.kind)
+        };
+        let storage = component.storage.as_ref();
+        match &component.source {
+            Source::Generic(generic) => {
+                file.image = Some(unlocated(component.image.clone()));
+                file.put_generic(generic::to_file(generic));
+                file.storage = generic.data_path.as_ref().map(|path| {
+                    unlocated(FileStorage {
+                        path: Some(unlocated(path.clone())),
+                        size: storage.map(|s| unlocated(s.size.clone())),
+                        class_name: storage.and_then(|s| s.class_name.clone()).map(unlocated),
+                    })
+                });
+                file.resources = unless(&component.resources, &generic::default_resources());
+            }
+            Source::Catalog(entry) => {
+                file.version = Some(unlocated(component.version.clone()));
+                file.image = (component.image != entry.image_for(&component.version))
+                    .then(|| unlocated(component.image.clone()));
+                if let (Some(storage), Some(data)) = (storage, &entry.data)
+                    && (storage.size != data.size || storage.class_name.is_some())
+                {
+                    file.storage = Some(unlocated(FileStorage {
+                        path: None,
+                        size: Some(unlocated(storage.size.clone())),
+                        class_name: storage.class_name.clone().map(unlocated),
+                    }));
+                }
+                file.resources = unless(&component.resources, &entry.resources);
+            }
+        }
+        file
+    }
+}
+
+// ---- validation --------------------------------------------------------------
 
 type Invalid = (Location, String);
 
@@ -696,10 +475,7 @@ impl File {
         }
         let name = check_name(&self.metadata.name, "stack name")?;
         let spec = self.spec.value;
-        let namespaces = spec.namespaces.unwrap_or(Namespaces {
-            dev: None,
-            test: None,
-        });
+        let namespaces = spec.namespaces.unwrap_or_default();
         let dev_namespace = namespace_or(namespaces.dev.as_ref(), DEFAULT_DEV_NAMESPACE)?;
         let test_namespace = namespace_or(namespaces.test.as_ref(), DEFAULT_TEST_NAMESPACE)?;
         if dev_namespace == test_namespace {
@@ -725,7 +501,7 @@ impl File {
         };
         let target_arch = match &spec.target_arch {
             None => None,
-            Some(arch) => Some(arch.value.parse().map_err(|msg| (arch.referenced, msg))?),
+            Some(arch) => Some(Arch::target(&arch.value).map_err(|msg| (arch.referenced, msg))?),
         };
         let placement = match spec.placement {
             None => Placement::default(),
@@ -939,18 +715,7 @@ fn validate_placement(placement: Spanned<FilePlacement>) -> Result<Placement, In
 
 fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
     let php = catalog::php();
-    let dev = dev.unwrap_or(FileDev {
-        version: None,
-        image: None,
-        code_path: None,
-        code_path_node: None,
-        resources: None,
-        depends_on: None,
-        files: None,
-        docroot: None,
-        http_port: None,
-        sync: None,
-    });
+    let dev = dev.unwrap_or_default();
     let version = check_version(php, dev.version.as_ref())?;
     let image = match (&dev.image, php.dev_image_for(&version)) {
         (Some(image), _) => check_image(image)?,
@@ -1139,6 +904,18 @@ impl FileComponent {
             run_as_group: self.run_as_group.take(),
             files: self.files.take(),
         }
+    }
+
+    /// The writer's side of [`FileComponent::take_generic`].
+    fn put_generic(&mut self, fields: FileGeneric) {
+        self.ports = fields.ports;
+        self.env = fields.env;
+        self.command = fields.command;
+        self.args = fields.args;
+        self.readiness = fields.readiness;
+        self.run_as_user = fields.run_as_user;
+        self.run_as_group = fields.run_as_group;
+        self.files = fields.files;
     }
 }
 
@@ -1472,78 +1249,34 @@ pub fn memory_bytes(quantity: &str) -> Option<u64> {
     (number > 0).then(|| number.saturating_mul(factor))
 }
 
-/// The inputs of the wizard and of `up`'s flags, turned into canonical YAML
-/// and read back by [`parse`], so every path goes through one validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Draft {
-    pub name: String,
-    pub dev_namespace: String,
-    pub test_namespace: String,
-    pub target_arch: Option<Arch>,
-    pub code_path: Option<PathBuf>,
-    pub dev_version: Option<String>,
-    /// Another dev image than the default (the wizard's "bare official image").
-    pub dev_image: Option<String>,
-    /// `(kind, version)`; the component is named after its kind.
-    pub components: Vec<(String, Option<String>)>,
-}
-
-impl Default for Draft {
-    fn default() -> Self {
-        Self {
-            name: DEFAULT_STACK.to_owned(),
-            dev_namespace: DEFAULT_DEV_NAMESPACE.to_owned(),
-            test_namespace: DEFAULT_TEST_NAMESPACE.to_owned(),
-            target_arch: None,
-            code_path: None,
-            dev_version: None,
-            dev_image: None,
-            components: Vec::new(),
-        }
+fn spec_error(source: &str, at: Location, message: String) -> Error {
+    if at == Location::UNKNOWN {
+        Error::Other(format!("{source}: {message}"))
+    } else {
+        Error::Other(format!("{source}:{}:{}: {message}", at.line(), at.column()))
     }
 }
 
-impl Draft {
-    pub fn to_yaml(&self) -> String {
-        let mut out = format!(
-            "apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\nspec:\n  \
-             namespaces:\n    dev: {}\n    test: {}\n",
-            quote(&self.name),
-            quote(&self.dev_namespace),
-            quote(&self.test_namespace)
-        );
-        if let Some(arch) = self.target_arch {
-            out += &format!("  targetArch: {arch}\n");
-        }
-        if self.dev_version.is_some() || self.code_path.is_some() || self.dev_image.is_some() {
-            out += "  dev:\n";
-        }
-        if let Some(version) = &self.dev_version {
-            out += &format!("    version: {}\n", quote(version));
-        }
-        if let Some(image) = &self.dev_image {
-            out += &format!("    image: {}\n", quote(image));
-        }
-        if let Some(path) = &self.code_path {
-            out += &format!("    codePath: {}\n", quote(&path.display().to_string()));
-        }
-        out += if self.components.is_empty() {
-            "  components: []\n"
-        } else {
-            "  components:\n"
-        };
-        for (kind, version) in &self.components {
-            out += &format!("    - kind: {}\n", quote(kind));
-            if let Some(version) = version {
-                out += &format!("      version: {}\n", quote(version));
-            }
-        }
-        out
+/// One line, `file:line:column: message`, from a parser error (whose own
+/// rendering spans several lines with a source excerpt).
+fn yaml_error(source: &str, err: &serde_saphyr::Error) -> Error {
+    let mut options = serde_saphyr::RenderOptions::default();
+    options.snippets = serde_saphyr::SnippetMode::Off;
+    let rendered = err.render_with_options(options);
+    let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    let mut message = strip_location_suffix(first_line);
+    if message.starts_with("multiple YAML documents") {
+        message =
+            "the file holds several YAML documents; a devenv.yaml holds exactly one".to_owned();
     }
+    spec_error(source, err.location().unwrap_or(Location::UNKNOWN), message)
+}
 
-    /// Validates the draft as if it had been written to a file.
-    pub fn resolve(&self) -> Result<Spec> {
-        parse(&self.to_yaml(), "<flags>")
+/// `missing field `name` at line 3, column 3` -> `missing field `name``.
+fn strip_location_suffix(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
     }
 }
 
@@ -1628,7 +1361,7 @@ spec:
         let spec = parse(FULL, "devenv.yaml").unwrap();
         assert_eq!(spec.name, "shop");
         assert_eq!(spec.namespaces(), ["shop-dev", "shop-test"]);
-        assert_eq!(spec.target_arch, Some(Arch::Arm64));
+        assert_eq!(spec.target_arch, Some(Arch::arm64()));
         assert_eq!(spec.dev.image, "ghcr.io/kubectl-devenv/php-dev:8.2");
         assert_eq!(spec.dev.http_port, Some(8080));
         assert_eq!(
@@ -1692,6 +1425,61 @@ spec:
         assert_eq!(spec, again);
     }
 
+    /// Every key the writer can emit, each away from its default.
+    const EVERYTHING: &str = r##"
+apiVersion: kubectl-devenv.io/v1alpha1
+kind: DevEnv
+metadata: {name: shop}
+spec:
+  namespaces: {dev: shop-dev, test: shop-test}
+  clusterDomain: corp.internal
+  targetArch: amd64
+  placement:
+    nodeSelector: {pool: dev, "example.com/team": "1"}
+    tolerations: [{key: dedicated, operator: Exists}]
+  dev:
+    image: registry.local/app-dev:1
+    httpPort: 8000
+    docroot: web
+    resources:
+      requests: {cpu: 100m, memory: 128Mi}
+      limits: {cpu: "2", memory: 1Gi}
+    dependsOn: [search, db]
+    files: [{path: /usr/local/etc/php/conf.d/x.ini, content: "a = 1\n\n"}]
+    sync: {localPath: "src dir", remotePath: /srv/app, excludes: ["# not a comment", "*.log"]}
+  components:
+    - kind: mariadb
+      name: db
+      storage: {size: 3Gi, className: fast}
+      resources:
+        requests: {cpu: 50m, memory: 64Mi}
+        limits: {cpu: 500m, memory: 256Mi}
+    - kind: generic
+      name: search
+      image: "getmeili/meilisearch:v1.12"
+      ports: [{name: http, port: 7700}, {name: metrics, port: 9100}]
+      env: {FLAG: "true", EMPTY: "", KEY: "secret:master-key", COLON: "a: b"}
+      command: [/bin/meili, "--flag=[x]"]
+      args: ["-c", "yes", "1, 2"]
+      readiness: {http: {path: /health, port: http}, interval: 2s, timeout: 1s, retries: 5, startPeriod: 1m}
+      storage: {path: /meili_data, size: 2Gi, className: fast}
+      runAsUser: 1001
+      runAsGroup: 2002
+      resources:
+        requests: {cpu: 10m, memory: 32Mi}
+        limits: {cpu: 100m, memory: 64Mi}
+      dependsOn: [db]
+"##;
+
+    #[test]
+    fn every_written_key_round_trips() {
+        let spec = parse(EVERYTHING, "devenv.yaml").unwrap();
+        let yaml = spec.to_yaml();
+        assert!(yaml.starts_with("# kubectl-devenv stack;"), "{yaml}");
+        assert_eq!(parse(&yaml, "canonical").unwrap(), spec, "{yaml}");
+        assert_eq!(spec.to_yaml(), parse(&yaml, "again").unwrap().to_yaml());
+    }
+
     #[test]
     fn minimal_file_takes_defaults() {
         let spec = parse(
@@ -1704,23 +1492,6 @@ spec:
         assert_eq!(spec.dev.docroot, None);
         assert_eq!(spec.components[0].storage.as_ref().unwrap().size, "512Mi");
         assert_eq!(spec.target_arch, None);
-    }
-
-    #[test]
-    fn drafts_resolve_through_the_parser() {
-        let draft = Draft {
-            components: vec![("mysql".into(), Some("8.0".into())), ("redis".into(), None)],
-            code_path: Some("/src/app".into()),
-            target_arch: Some(Arch::Amd64),
-            ..Draft::default()
-        };
-        let spec = draft.resolve().unwrap();
-        assert_eq!(spec.name, "devenv");
-        assert_eq!(spec.component("mysql").unwrap().version, "8.0");
-        assert_eq!(spec.target_arch, Some(Arch::Amd64));
-        assert_eq!(parse(&spec.to_yaml(), "x").unwrap(), spec);
-        let empty = Draft::default().resolve().unwrap_err().to_string();
-        assert!(empty.contains("spec.components is empty"), "{empty}");
     }
 
     #[test]
