@@ -255,27 +255,14 @@ fn draft_from_flags(args: &UpArgs) -> Result<Draft> {
         }
         draft.components.push((kind.to_owned(), version));
     }
-    if let Some(name) = &args.name {
-        draft.name = checked_name("--name", name, spec::MAX_NAME_LEN)?;
-    }
-    if let Some(ns) = &args.dev_namespace {
-        draft.dev_namespace = checked_name("--dev-namespace", ns, 63)?;
-    }
-    if let Some(ns) = &args.test_namespace {
-        draft.test_namespace = checked_name("--test-namespace", ns, 63)?;
-    }
-    if draft.dev_namespace == draft.test_namespace {
-        return Err(Error::Usage(format!(
-            "--dev-namespace and --test-namespace must differ (both are \"{}\")",
-            draft.dev_namespace
-        )));
-    }
-    draft.code_path = args
-        .code_path
-        .as_deref()
-        .map(checked_code_path)
-        .transpose()?;
-    draft.target_arch = args.arch.clone();
+    let flags = Overrides::checked(args)?;
+    flags.onto(
+        &mut draft.name,
+        &mut draft.dev_namespace,
+        &mut draft.test_namespace,
+        &mut draft.code_path,
+        &mut draft.target_arch,
+    )?;
     Ok(draft)
 }
 
@@ -301,28 +288,82 @@ fn checked_code_path(path: &Path) -> Result<PathBuf> {
 
 /// Flags given with a file override the file's settings.
 fn apply_overrides(mut spec: Spec, args: &UpArgs) -> Result<Spec> {
-    if let Some(name) = &args.name {
-        spec.name = checked_name("--name", name, spec::MAX_NAME_LEN)?;
-    }
-    if let Some(ns) = &args.dev_namespace {
-        spec.dev_namespace = checked_name("--dev-namespace", ns, 63)?;
-    }
-    if let Some(ns) = &args.test_namespace {
-        spec.test_namespace = checked_name("--test-namespace", ns, 63)?;
-    }
-    if spec.dev_namespace == spec.test_namespace {
-        return Err(Error::Usage(format!(
-            "the dev and test namespaces must differ (both are \"{}\")",
-            spec.dev_namespace
-        )));
-    }
-    if let Some(path) = &args.code_path {
-        spec.dev.code_path = Some(checked_code_path(path)?);
-    }
-    if args.arch.is_some() {
-        spec.target_arch = args.arch.clone();
-    }
+    Overrides::checked(args)?.onto(
+        &mut spec.name,
+        &mut spec.dev_namespace,
+        &mut spec.test_namespace,
+        &mut spec.dev.code_path,
+        &mut spec.target_arch,
+    )?;
     Ok(spec)
+}
+
+/// `--name`, the namespaces, `--code-path` and `--arch`, each checked once,
+/// for a draft (flags and the wizard's defaults) and a file alike.
+struct Overrides {
+    name: Option<String>,
+    dev_namespace: Option<String>,
+    test_namespace: Option<String>,
+    code_path: Option<PathBuf>,
+    arch: Option<Arch>,
+}
+
+impl Overrides {
+    fn checked(args: &UpArgs) -> Result<Self> {
+        let name = |flag, value: &Option<String>, max| {
+            value
+                .as_deref()
+                .map(|v| checked_name(flag, v, max))
+                .transpose()
+        };
+        Ok(Self {
+            name: name("--name", &args.name, spec::MAX_NAME_LEN)?,
+            dev_namespace: name("--dev-namespace", &args.dev_namespace, 63)?,
+            test_namespace: name("--test-namespace", &args.test_namespace, 63)?,
+            code_path: args
+                .code_path
+                .as_deref()
+                .map(checked_code_path)
+                .transpose()?,
+            arch: args.arch.clone(),
+        })
+    }
+
+    fn onto(
+        self,
+        name: &mut String,
+        dev_namespace: &mut String,
+        test_namespace: &mut String,
+        code_path: &mut Option<PathBuf>,
+        target_arch: &mut Option<Arch>,
+    ) -> Result<()> {
+        let given = self.dev_namespace.is_some() || self.test_namespace.is_some();
+        let set = |field: &mut String, value: Option<String>| {
+            if let Some(value) = value {
+                *field = value;
+            }
+        };
+        set(name, self.name);
+        set(dev_namespace, self.dev_namespace);
+        set(test_namespace, self.test_namespace);
+        if dev_namespace == test_namespace {
+            let which = if given {
+                "--dev-namespace and --test-namespace"
+            } else {
+                "the dev and test namespaces"
+            };
+            return Err(Error::Usage(format!(
+                "{which} must differ (both are \"{dev_namespace}\")"
+            )));
+        }
+        if self.code_path.is_some() {
+            *code_path = self.code_path;
+        }
+        if self.arch.is_some() {
+            *target_arch = self.arch;
+        }
+        Ok(())
+    }
 }
 
 fn confirm_apply(spec: &Spec) -> Result<bool> {
