@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
 use super::standby::Standbys;
-use super::tunnel::{self, Protocol, Traffic, Tunnel};
+use super::stream::{Traffic, Upgrade};
+use super::tunnel::{self, Protocol, Tunnel};
 use crate::cluster::within;
 use crate::error::humanize;
 
@@ -189,7 +190,7 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
 async fn open(
     shared: &Shared,
     target: &PodTarget,
-    warm: Option<tunnel::Upgrade>,
+    warm: Option<Upgrade>,
 ) -> Result<Tunnel, String> {
     let opening = tunnel::open(
         &shared.client,

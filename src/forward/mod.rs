@@ -8,5 +8,6 @@ pub mod pods;
 pub mod ports;
 pub mod spdy;
 pub mod standby;
+pub mod stream;
 pub mod tunnel;
 pub mod websocket;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::pods::PodSet;
 use super::spdy;
-use super::tunnel::Upgrade;
+use super::stream::Upgrade;
 use crate::cluster::within;
 
 /// Older standbys are dropped rather than used: well inside any streaming

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::tunnel::{End, PumpError, Traffic, Upgrade, finish, read_at_most};
+use super::stream::{End, PumpError, Traffic, Upgrade, finish, read_at_most};
 
 const DATA_CHANNEL: u8 = 0;
 const ERROR_CHANNEL: u8 = 1;

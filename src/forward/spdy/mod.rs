@@ -23,10 +23,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-pub use frame::FrameError;
 use frame::{FLAG_FIN, Frame, FrameDecoder, HEADER_LEN, HeaderCompressor};
 
-use super::tunnel::{End, OpenError, PumpError, Traffic, Upgrade, finish, read_at_most};
+use super::stream::{End, OpenError, PumpError, Traffic, Upgrade, finish, read_at_most};
 
 const UPGRADE_PROTOCOL: &str = "SPDY/3.1";
 const STREAM_PROTOCOL_HEADER: &str = "X-Stream-Protocol-Version";
