@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget};
 use super::standby::Standbys;
-use super::stream::{Traffic, Upgrade};
+use super::stream::{End, Traffic, Upgrade};
 use super::tunnel::{self, Protocol, Tunnel};
 use crate::cluster::within;
 use crate::error::humanize;
@@ -164,12 +164,16 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     );
     let traffic = Traffic::default();
     let gone = pod_gone(shared.pods.clone(), target.uid.clone());
+    let closed = async {
+        gone.await;
+        End::PodGone
+    };
     let outcome = tunnel::pump(
         socket,
         stream,
         target.port,
         STREAM_KEEPALIVE,
-        gone,
+        closed,
         &traffic,
     )
     .await;

@@ -57,20 +57,20 @@ pub async fn open(
     })
 }
 
-/// Carries bytes both ways until one side ends, `gone` resolves (the pod was
-/// deleted), or an error occurs. The local socket always ends with a FIN.
+/// Carries bytes both ways until one side ends, `closed` resolves (saying
+/// why: the pod was deleted), or an error occurs. The local socket always ends with a FIN.
 pub async fn pump(
     local: TcpStream,
     tunnel: Tunnel,
     port: u16,
     keepalive: Duration,
-    gone: impl Future<Output = ()>,
+    closed: impl Future<Output = End>,
     traffic: &Traffic,
 ) -> Result<End, PumpError> {
     match tunnel {
-        Tunnel::Spdy(session) => spdy::pump(local, session, keepalive, gone, traffic).await,
+        Tunnel::Spdy(session) => spdy::pump(local, session, keepalive, closed, traffic).await,
         Tunnel::Websocket(stream) => {
-            websocket::pump(local, *stream, port, keepalive, gone, traffic).await
+            websocket::pump(local, *stream, port, keepalive, closed, traffic).await
         }
     }
 }
