@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use clap::Args;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::ListParams;
+use kube::core::Selector;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
@@ -376,7 +377,7 @@ pub async fn start(
         let pods_api: Api<Pod> = Api::namespaced(streaming.client.clone(), &service.namespace);
         let (receiver, synced) = pods::watch_pods(
             pods_api,
-            pods::selector_string(&service.selector),
+            &Selector::from_iter(service.selector.clone()),
             port.target.clone(),
             service.component.clone(),
         );

@@ -2,15 +2,15 @@
 //! current by a watch so that each new connection picks from fresh state
 //! without a request of its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::runtime::utils::Backoff;
-use kube::runtime::watcher::{self, Event};
+use kube::core::Selector;
+use kube::runtime::watcher::{self, Event, ExponentialBackoff};
 use kube::runtime::{WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use tokio::sync::{oneshot, watch};
@@ -131,53 +131,26 @@ pub fn is_ready(pod: &Pod) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
-/// A Service's `spec.selector` as a label selector string.
-pub fn selector_string(selector: &BTreeMap<String, String>) -> String {
-    selector
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Retries a broken watch after 250 ms, doubling up to 4 s: after an API
 /// server restart the forward should follow pods again within seconds,
 /// not after kube's default of up to 30 s.
-struct QuickBackoff {
-    next: Duration,
+fn watch_backoff() -> ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(FIRST_RETRY)
+        .with_max_delay(LONGEST_RETRY)
+        .without_max_times()
+        .into()
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(4);
-
-impl Default for QuickBackoff {
-    fn default() -> Self {
-        Self { next: FIRST_RETRY }
-    }
-}
-
-impl Iterator for QuickBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let now = self.next;
-        self.next = (self.next * 2).min(LONGEST_RETRY);
-        Some(now)
-    }
-}
-
-impl Backoff for QuickBackoff {
-    fn reset(&mut self) {
-        self.next = FIRST_RETRY;
-    }
-}
 
 /// Starts watching the pods that `selector` selects. The returned receiver
 /// always holds the latest [`PodSet`]; the oneshot reports whether the first
 /// full listing succeeded (a refusal then is fatal, later errors are retried).
 pub fn watch_pods(
     api: Api<Pod>,
-    selector: String,
+    selector: &Selector,
     target: TargetPort,
     component: String,
 ) -> (
@@ -186,11 +159,12 @@ pub fn watch_pods(
 ) {
     let (sender, receiver) = watch::channel(Arc::new(PodSet::default()));
     let (synced_tx, synced_rx) = oneshot::channel();
+    let config = watcher::Config::default().labels_from(selector);
     tokio::spawn(async move {
         let (store, writer) = reflector::store::<Pod>();
-        let config = watcher::Config::default().labels(&selector);
-        let events =
-            reflector(writer, watcher::watcher(api, config)).backoff(QuickBackoff::default());
+        // Only labels, spec and status are read; the field history is dropped.
+        let pods = watcher::watcher(api, config).modify(|pod| pod.managed_fields_mut().clear());
+        let events = reflector(writer, pods).backoff(watch_backoff());
         let mut events = std::pin::pin!(events);
         let mut synced = Some(synced_tx);
         let mut published = false;
@@ -265,6 +239,8 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{Container, ContainerPort, PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use kube::runtime::utils::Backoff;
+    use std::collections::BTreeMap;
 
     fn pod(name: &str, ready: bool) -> Pod {
         Pod {
@@ -357,12 +333,15 @@ mod tests {
     fn selector_is_comma_separated() {
         let selector: BTreeMap<String, String> =
             [("app".into(), "db".into()), ("tier".into(), "data".into())].into();
-        assert_eq!(selector_string(&selector), "app=db,tier=data");
+        assert_eq!(
+            Selector::from_iter(selector).to_string(),
+            "app=db,tier=data"
+        );
     }
 
     #[test]
     fn backoff_doubles_to_a_short_ceiling_and_resets() {
-        let mut backoff = QuickBackoff::default();
+        let mut backoff = watch_backoff();
         let delays: Vec<Duration> = backoff.by_ref().take(6).collect();
         assert_eq!(delays[0], FIRST_RETRY);
         assert_eq!(delays[1], FIRST_RETRY * 2);
