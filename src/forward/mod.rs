@@ -9,5 +9,6 @@ pub mod ports;
 pub mod spdy;
 pub mod standby;
 pub mod stream;
+pub mod tasks;
 pub mod tunnel;
 pub mod websocket;

@@ -14,6 +14,9 @@ use kube::runtime::watcher::{self, Event, ExponentialBackoff};
 use kube::runtime::{WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use tokio::sync::{oneshot, watch};
+use tokio_util::sync::DropGuard;
+
+use super::tasks::Tasks;
 
 /// The container port a Service port leads to (`targetPort`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,28 +148,70 @@ fn watch_backoff() -> ExponentialBackoff {
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(4);
 
-/// Starts watching the pods that `selector` selects. The returned receiver
-/// always holds the latest [`PodSet`]; the oneshot reports whether the first
-/// full listing succeeded (a refusal then is fatal, later errors are retried).
-pub fn watch_pods(
-    api: Api<Pod>,
-    selector: &Selector,
+/// The watch of the pods behind one mapping, as a handle: the watch task
+/// runs until the handle is dropped or the forward stops.
+pub struct PodWatch {
+    pods: watch::Receiver<Arc<PodSet>>,
+    first_listing: oneshot::Receiver<Result<(), watcher::Error>>,
+    _stop: DropGuard,
+}
+
+impl PodWatch {
+    /// Starts watching the pods that `selector` selects.
+    pub fn start(
+        tasks: &Tasks,
+        api: Api<Pod>,
+        selector: &Selector,
+        target: TargetPort,
+        component: String,
+    ) -> Self {
+        let (sender, pods) = watch::channel(Arc::new(PodSet::default()));
+        let (synced, first_listing) = oneshot::channel();
+        let config = watcher::Config::default().labels_from(selector);
+        let stop = tasks.stop.child_token();
+        let follow = Follow {
+            target,
+            component,
+            sender,
+            synced: Some(synced),
+        };
+        tasks.spawn_until(stop.clone(), follow.run(api, config));
+        Self {
+            pods,
+            first_listing,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Always holds the latest [`PodSet`].
+    pub fn pods(&self) -> watch::Receiver<Arc<PodSet>> {
+        self.pods.clone()
+    }
+
+    /// Whether the first full listing succeeded: a refusal then is fatal,
+    /// later errors are retried.
+    pub fn first_listing(&mut self) -> &mut oneshot::Receiver<Result<(), watcher::Error>> {
+        &mut self.first_listing
+    }
+}
+
+/// The watch task's state: where it publishes, and whom it owes the first
+/// listing.
+struct Follow {
     target: TargetPort,
     component: String,
-) -> (
-    watch::Receiver<Arc<PodSet>>,
-    oneshot::Receiver<Result<(), watcher::Error>>,
-) {
-    let (sender, receiver) = watch::channel(Arc::new(PodSet::default()));
-    let (synced_tx, synced_rx) = oneshot::channel();
-    let config = watcher::Config::default().labels_from(selector);
-    tokio::spawn(async move {
+    sender: watch::Sender<Arc<PodSet>>,
+    synced: Option<oneshot::Sender<Result<(), watcher::Error>>>,
+}
+
+impl Follow {
+    async fn run(mut self, api: Api<Pod>, config: watcher::Config) {
         let (store, writer) = reflector::store::<Pod>();
         // Only labels, spec and status are read; the field history is dropped.
         let pods = watcher::watcher(api, config).modify(|pod| pod.managed_fields_mut().clear());
         let events = reflector(writer, pods).backoff(watch_backoff());
         let mut events = std::pin::pin!(events);
-        let mut synced = Some(synced_tx);
+        let component = &self.component;
         let mut published = false;
         let mut broken = false;
         while let Some(event) = events.next().await {
@@ -176,16 +221,17 @@ pub fn watch_pods(
                         tracing::warn!("{component}: watching pods again");
                         broken = false;
                     }
-                    let first_listing = matches!(event, Event::InitDone) && synced.is_some();
-                    if first_listing || synced.is_none() {
+                    let first_listing = matches!(event, Event::InitDone) && self.synced.is_some();
+                    if first_listing || self.synced.is_none() {
                         let state = store.state();
-                        let next = PodSet::from_pods(state.iter().map(|p| p.as_ref()), &target);
+                        let next =
+                            PodSet::from_pods(state.iter().map(|p| p.as_ref()), &self.target);
                         // The first state is shown in the start-up table instead.
                         if published {
-                            announce_change(&component, &sender.borrow(), &next);
+                            announce_change(component, &self.sender.borrow(), &next);
                         }
                         published = true;
-                        sender.send_if_modified(|current| {
+                        self.sender.send_if_modified(|current| {
                             let changed = **current != next;
                             if changed {
                                 *current = Arc::new(next);
@@ -194,12 +240,12 @@ pub fn watch_pods(
                         });
                     }
                     // Only now: whoever waits for the first listing reads the published set.
-                    if first_listing && let Some(synced) = synced.take() {
+                    if first_listing && let Some(synced) = self.synced.take() {
                         let _ = synced.send(Ok(()));
                     }
                 }
                 Err(err) => {
-                    if let Some(synced) = synced.take() {
+                    if let Some(synced) = self.synced.take() {
                         let _ = synced.send(Err(err));
                         return;
                     }
@@ -212,8 +258,7 @@ pub fn watch_pods(
                 }
             }
         }
-    });
-    (receiver, synced_rx)
+    }
 }
 
 /// Says on stderr when a component loses its last Ready pod or gets one

@@ -48,6 +48,8 @@ pub enum End {
     PodClosed,
     /// The pod was deleted; the connection was closed on our side.
     PodGone,
+    /// The forward is stopping (Ctrl-C); the connection was closed on our side.
+    Stopped,
 }
 
 impl std::fmt::Display for End {
@@ -56,6 +58,7 @@ impl std::fmt::Display for End {
             End::LocalClosed => "closed by the local client",
             End::PodClosed => "closed by the pod",
             End::PodGone => "the pod is gone",
+            End::Stopped => "the forward stopped",
         })
     }
 }
@@ -86,7 +89,9 @@ pub enum FrameError {
 }
 
 /// Waits for the pod-to-local direction to end, or, once the local side has
-/// ended, gives the pod side `CLOSE_GRACE` to deliver what is in flight.
+/// ended, gives the pod side `CLOSE_GRACE` to deliver what is in flight. A
+/// stopping forward waits for neither: an idle connection would hold up
+/// Ctrl-C for the whole grace.
 pub async fn finish(
     upstream: impl Future<Output = Result<End, PumpError>>,
     downstream: impl Future<Output = Result<(), PumpError>>,
@@ -96,7 +101,9 @@ pub async fn finish(
     tokio::select! {
         result = &mut downstream => result.map(|()| End::PodClosed),
         end = &mut upstream => {
-            let _ = tokio::time::timeout(CLOSE_GRACE, &mut downstream).await;
+            if !matches!(end, Ok(End::Stopped)) {
+                let _ = tokio::time::timeout(CLOSE_GRACE, &mut downstream).await;
+            }
             end
         }
     }

@@ -57,8 +57,9 @@ pub async fn open(
     })
 }
 
-/// Carries bytes both ways until one side ends, `closed` resolves (saying
-/// why: the pod was deleted), or an error occurs. The local socket always ends with a FIN.
+/// Carries bytes both ways until one side ends, `closed` resolves (the pod
+/// was deleted, or the forward is stopping: it says which), or an error
+/// occurs. The local socket always ends with a FIN.
 pub async fn pump(
     local: TcpStream,
     tunnel: Tunnel,

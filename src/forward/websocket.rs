@@ -47,7 +47,7 @@ pub async fn open(
 }
 
 /// Carries bytes both ways until one side ends, `closed` resolves (the pod
-/// was deleted), or an error occurs. The local
+/// was deleted, or the forward is stopping), or an error occurs. The local
 /// socket always ends with a FIN.
 pub async fn pump(
     local: TcpStream,

@@ -169,8 +169,10 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
 }
 
 /// Carries bytes both ways until one side ends, `closed` resolves (the pod
-/// was deleted), or an error occurs. When the local side ends, the data
-/// stream is half-closed and the pod side may still answer for `CLOSE_GRACE`.
+/// was deleted, or the forward is stopping), or an error occurs. When the
+/// local side ends, the data stream is half-closed and the pod side may
+/// still answer for `CLOSE_GRACE`; a stopping forward half-closes it too,
+/// but does not wait.
 pub async fn pump<S: AsyncRead + AsyncWrite>(
     local: TcpStream,
     session: Session<S>,
@@ -464,6 +466,41 @@ mod tests {
             Err(PumpError::Pod(message)) => assert_eq!(message, "error forwarding port 6379"),
             other => panic!("expected the kubelet's report, got {other:?}"),
         }
+        server.abort();
+    }
+
+    /// A stopping forward half-closes the data stream and ends at once, with
+    /// no grace for an idle pod side; the local client gets its end of stream.
+    #[tokio::test]
+    async fn a_stopping_forward_closes_at_once() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (report, fin) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut frames, _writer) = kubelet(theirs).await;
+            let _ = report.send(frames.next().await.unwrap().unwrap());
+            std::future::pending::<()>().await;
+        });
+        let session = Session::start(ours, 6379).await.unwrap();
+        let (mut client, local) = local_pair().await;
+        let traffic = Traffic::default();
+        let stopped = async { End::Stopped };
+        let keepalive = Duration::from_secs(3600);
+        let pumping = pump(local, session, keepalive, stopped, &traffic);
+        let outcome = tokio::time::timeout(Duration::from_millis(500), pumping)
+            .await
+            .expect("no grace for a stopping forward");
+        assert_eq!(outcome.unwrap(), End::Stopped);
+        assert!(matches!(
+            fin.await.unwrap(),
+            Frame::Data {
+                stream: DATA_STREAM,
+                fin: true,
+                ..
+            }
+        ));
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
         server.abort();
     }
 
