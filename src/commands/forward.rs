@@ -4,21 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use clap::Args;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
+use kube::core::Selector;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
+use tokio::net::TcpListener;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::{Cluster, within};
 use crate::commands::StackArg;
+use crate::duration::humanize;
 use crate::error::{Action, Error, Result};
 use crate::forward::clients::client_command;
 use crate::forward::listener::Forward;
-use crate::forward::pods::{self, PodSet, TargetPort};
+use crate::forward::pods::{PodSet, PodWatch, TargetPort};
 use crate::forward::ports::{self, LocalPort, PortRequest};
+use crate::forward::stream::CLOSE_GRACE;
+use crate::forward::tasks::Tasks;
 use crate::forward::tunnel::Protocol;
 use crate::{labels, output};
 
@@ -297,12 +303,7 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     // the process uncleanly while it is still setting up.
     let mut stop = StopSignal::listen()?;
     let cluster = Cluster::connect(&global.connection()).await?;
-
-    let stack = args.stack.resolve()?;
-    let (found, scope) = list_services(&cluster, stack.as_deref()).await?;
-    let services = select_services(&found, &wanted, args.all, &scope)?;
-    let plan = plan_ports(&services, &args.ports)?;
-
+    let (services, plan) = resolve(&cluster, args, &wanted).await?;
     let started = start(
         &cluster,
         &services,
@@ -314,34 +315,68 @@ pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
         },
     )
     .await?;
-    let mappings = &started.mappings;
+    report(global.output, &started.mappings)?;
+    eprintln!("Forwarding. Press Ctrl-C to stop.");
+    stop.wait().await;
+    started.stop().await;
+    eprintln!("Stopped.");
+    Ok(())
+}
 
+/// The Services to forward and the local ports they get.
+async fn resolve(
+    cluster: &Cluster,
+    args: &ForwardArgs,
+    wanted: &[String],
+) -> Result<(Vec<ComponentService>, Vec<PlannedPort>)> {
+    let stack = args.stack.resolve()?;
+    let (found, scope) = list_services(cluster, stack.as_deref()).await?;
+    let services = select_services(&found, wanted, args.all, &scope)?;
+    let plan = plan_ports(&services, &args.ports)?;
+    Ok((services, plan))
+}
+
+/// The start-up table (or `-o json|yaml`), and which mappings wait for a pod.
+fn report(format: OutputFormat, mappings: &[Mapping]) -> Result<()> {
     let report = ForwardReport { mappings };
-    if let Some(text) = output::structured(global.output, &report)? {
+    if let Some(text) = output::structured(format, &report)? {
         print!("{text}");
     } else {
         output::print_table(&render_table(mappings));
     }
     warn_without_pods(mappings);
-    eprintln!("Forwarding. Press Ctrl-C to stop.");
-    stop.wait().await;
-    drop(started);
-    eprintln!("Stopped.");
     Ok(())
 }
 
-/// Forwards that are serving; dropping this stops them.
+/// How long a stopping forward waits for its connections to write their
+/// last frames and close; one stuck on a dead API server connection is
+/// left behind.
+const DRAIN: Duration = CLOSE_GRACE;
+
+/// Forwards that are serving. `stop` ends them and waits for their
+/// connections to close; dropping this ends them without waiting.
 pub struct Started {
     /// In plan order.
     pub mappings: Vec<Mapping>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Tasks,
+}
+
+impl Started {
+    /// Closes the listeners, the pod watches and every open connection (each
+    /// tells both its sides), waiting at most `DRAIN`.
+    pub async fn stop(self) {
+        if !self.tasks.stop(DRAIN).await {
+            tracing::debug!(
+                "connections still open {} after stopping; leaving them",
+                humanize(DRAIN)
+            );
+        }
+    }
 }
 
 impl Drop for Started {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks.stop.cancel();
     }
 }
 
@@ -367,63 +402,24 @@ pub async fn start(
     moved: impl Fn(&str, u16, u16),
 ) -> Result<Started> {
     let streaming = cluster.streaming()?;
-    // One pod watch per mapping; wait for each first listing, so that the
-    // table shows real pods and a refused watch fails now, not silently later.
-    let mut watches = Vec::with_capacity(plan.len());
-    for planned in plan {
-        let service = &services[planned.service];
-        let port = &service.ports[planned.port];
-        let pods_api: Api<Pod> = Api::namespaced(streaming.client.clone(), &service.namespace);
-        let (receiver, synced) = pods::watch_pods(
-            pods_api,
-            pods::selector_string(&service.selector),
-            port.target.clone(),
-            service.component.clone(),
-        );
-        watches.push((receiver, synced));
-    }
-    for (planned, (_, synced)) in plan.iter().zip(watches.iter_mut()) {
-        let namespace = &services[planned.service].namespace;
-        wait_synced(cluster, namespace, synced).await?;
-    }
-
-    // Fixed ports first, so that automatic ones step around them.
-    let mut listeners: Vec<Option<tokio::net::TcpListener>> =
-        (0..plan.len()).map(|_| None).collect();
-    let fixed_first = {
-        let mut order: Vec<usize> = (0..plan.len()).collect();
-        order.sort_by_key(|i| !matches!(plan[*i].local, LocalPort::Fixed(_)));
-        order
+    // Every task below belongs to `started`; an early return drops the
+    // watches, which stops them.
+    let mut started = Started {
+        mappings: Vec::with_capacity(plan.len()),
+        tasks: Tasks::default(),
     };
-    for index in fixed_first {
-        let planned = &plan[index];
-        let service = &services[planned.service];
-        let listener = ports::bind(address, planned.local)
-            .await
-            .map_err(|err| bind_error(&service.component, address, planned.local, err))?;
-        if let (LocalPort::Auto { preferred }, Ok(bound)) = (planned.local, listener.local_addr())
-            && bound.port() != preferred
-        {
-            moved(&service.component, preferred, bound.port());
-        }
-        listeners[index] = Some(listener);
-    }
-
-    let mut mappings = Vec::with_capacity(plan.len());
-    let mut forwards = Vec::with_capacity(plan.len());
-    for ((planned, (pods, _)), listener) in plan.iter().zip(watches).zip(listeners) {
+    let watches = start_watches(cluster, &streaming.client, &started.tasks, services, plan).await?;
+    let listeners = bind_listeners(services, plan, address, moved).await?;
+    for ((planned, pods), listener) in plan.iter().zip(watches).zip(listeners) {
         let service = &services[planned.service];
         let port = &service.ports[planned.port];
-        let Some(listener) = listener else {
-            return Err(Error::Other(
-                "internal error: a mapping has no listener".into(),
-            ));
-        };
         let local = listener
             .local_addr()
             .map_err(|err| Error::Other(format!("cannot read the local address: {err}")))?;
-        mappings.push(mapping_row(service, port, local, &pods.borrow()));
-        forwards.push(Forward {
+        started
+            .mappings
+            .push(mapping_row(service, port, local, &pods.pods().borrow()));
+        let forward = Forward {
             component: service.component.clone(),
             namespace: service.namespace.clone(),
             service: service.name.clone(),
@@ -432,13 +428,67 @@ pub async fn start(
             client: streaming.client.clone(),
             open_timeout: cluster.request_timeout,
             protocol,
-        });
+        };
+        started.tasks.spawn(forward.serve(started.tasks.clone()));
     }
-    let tasks = forwards
-        .into_iter()
-        .map(|f| tokio::spawn(f.serve()))
+    Ok(started)
+}
+
+/// One pod watch per mapping, each after its first listing, so that the
+/// table shows real pods and a refused watch fails now, not silently later.
+async fn start_watches(
+    cluster: &Cluster,
+    client: &kube::Client,
+    tasks: &Tasks,
+    services: &[ComponentService],
+    plan: &[PlannedPort],
+) -> Result<Vec<PodWatch>> {
+    let mut watches: Vec<PodWatch> = plan
+        .iter()
+        .map(|planned| {
+            let service = &services[planned.service];
+            PodWatch::start(
+                tasks,
+                Api::namespaced(client.clone(), &service.namespace),
+                &Selector::from_iter(service.selector.clone()),
+                service.ports[planned.port].target.clone(),
+                service.component.clone(),
+            )
+        })
         .collect();
-    Ok(Started { mappings, tasks })
+    for (planned, watch) in plan.iter().zip(&mut watches) {
+        let namespace = &services[planned.service].namespace;
+        wait_synced(cluster, namespace, watch.first_listing()).await?;
+    }
+    Ok(watches)
+}
+
+/// A listener per planned port, in plan order. Fixed ports are bound first,
+/// so that automatic ones step around them.
+async fn bind_listeners(
+    services: &[ComponentService],
+    plan: &[PlannedPort],
+    address: IpAddr,
+    moved: impl Fn(&str, u16, u16),
+) -> Result<Vec<TcpListener>> {
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    order.sort_by_key(|i| !matches!(plan[*i].local, LocalPort::Fixed(_)));
+    let mut bound = Vec::with_capacity(plan.len());
+    for index in order {
+        let planned = &plan[index];
+        let component = &services[planned.service].component;
+        let listener = ports::bind(address, planned.local)
+            .await
+            .map_err(|err| bind_error(component, address, planned.local, err))?;
+        if let (LocalPort::Auto { preferred }, Ok(local)) = (planned.local, listener.local_addr())
+            && local.port() != preferred
+        {
+            moved(component, preferred, local.port());
+        }
+        bound.push((index, listener));
+    }
+    bound.sort_by_key(|(index, _)| *index);
+    Ok(bound.into_iter().map(|(_, listener)| listener).collect())
 }
 
 /// The managed Services of `stack` (of every stack when `None`) in the `-n`

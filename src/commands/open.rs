@@ -98,7 +98,7 @@ pub async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
     forward::warn_without_pods(&started.mappings);
     eprintln!("Forwarding to the dev pod's web server. Press Ctrl-C to stop.");
     stop.wait().await;
-    drop(started);
+    started.stop().await;
     Ok(())
 }
 

@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
         .args(arguments)
         .envs(vars.iter().map(|v| (&v.name, &v.value)));
     let status = supervise(command, program).await;
-    drop(started);
+    started.stop().await;
     exit_with(status?)
 }
 

@@ -1,6 +1,7 @@
 //! The accept loop of one mapping: every local connection gets its own
 //! port-forward stream to a Ready pod picked from the watch. Nothing that
-//! happens to one connection stops the loop.
+//! happens to one connection stops the loop; the forward stopping ends the
+//! loop and closes every connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::notice::RateLimit;
-use super::pods::{PodSet, PodTarget};
+use super::pods::{PodSet, PodTarget, PodWatch};
 use super::standby::Standbys;
-use super::tunnel::{self, Protocol, Traffic, Tunnel};
+use super::stream::{End, Traffic, Upgrade};
+use super::tasks::Tasks;
+use super::tunnel::{self, Protocol, Tunnel};
 use crate::cluster::within;
 use crate::duration::humanize;
 
@@ -37,7 +40,7 @@ pub struct Forward {
     pub namespace: String,
     pub service: String,
     pub listener: TcpListener,
-    pub pods: watch::Receiver<Arc<PodSet>>,
+    pub pods: PodWatch,
     /// A client without read timeouts (`Cluster::streaming`).
     pub client: kube::Client,
     /// Bound on opening one stream (`--request-timeout`); zero means none.
@@ -53,6 +56,7 @@ struct Shared {
     client: kube::Client,
     open_timeout: Duration,
     protocol: Protocol,
+    tasks: Tasks,
     /// SPDY only: a WebSocket names its port when it is opened, and the
     /// kubelet connects to the pod at once.
     standbys: Option<Arc<Standbys>>,
@@ -61,27 +65,49 @@ struct Shared {
     failures: RateLimit,
 }
 
+/// A stream opened for one local connection.
+struct Opened {
+    target: PodTarget,
+    tunnel: Tunnel,
+    /// On a standby connection.
+    warm: bool,
+}
+
 impl Forward {
-    /// Accepts connections until the task is dropped.
-    pub async fn serve(self) {
+    /// Accepts connections, each a task of `tasks`, until the forward stops;
+    /// the pod watch ends with it.
+    pub async fn serve(self, tasks: Tasks) {
+        let Forward {
+            component,
+            namespace,
+            service,
+            listener,
+            pods: pod_watch,
+            client,
+            open_timeout,
+            protocol,
+        } = self;
         let shared = Arc::new(Shared {
-            component: self.component,
-            namespace: self.namespace,
-            service: self.service,
-            pods: self.pods,
-            client: self.client,
-            open_timeout: self.open_timeout,
-            protocol: self.protocol,
-            standbys: (self.protocol == Protocol::Spdy).then(Default::default),
+            component,
+            namespace,
+            service,
+            pods: pod_watch.pods(),
+            client,
+            open_timeout,
+            protocol,
+            tasks: tasks.clone(),
+            standbys: (protocol == Protocol::Spdy).then(Default::default),
             turn: AtomicUsize::new(0),
             refusals: RateLimit::new(NOTICE_INTERVAL),
             failures: RateLimit::new(NOTICE_INTERVAL),
         });
         loop {
-            match self.listener.accept().await {
-                Ok((socket, peer)) => {
-                    tokio::spawn(connection(shared.clone(), socket, peer));
-                }
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tasks.stop.cancelled() => return,
+            };
+            match accepted {
+                Ok((socket, peer)) => tasks.spawn(connection(shared.clone(), socket, peer)),
                 Err(err) => {
                     // Out of file descriptors and the like: keep serving.
                     tracing::warn!("{}: cannot accept a connection: {err}", shared.component);
@@ -92,12 +118,24 @@ impl Forward {
     }
 }
 
+/// Opens a stream for the connection and carries it, unless the forward
+/// stops first.
 async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     tune_local_socket(&socket);
+    let stop = shared.tasks.stop.clone();
+    if let Some(Some(opened)) = stop.run_until_cancelled(open_for(&shared, peer)).await {
+        carry(&shared, socket, peer, opened).await;
+    }
+}
+
+/// A stream to a Ready pod: a standby first if there is one, then new ones,
+/// up to `OPEN_ATTEMPTS`. `None` when the connection is refused, which is
+/// said on stderr (rate-limited).
+async fn open_for(shared: &Arc<Shared>, peer: SocketAddr) -> Option<Opened> {
     let component = &shared.component;
     let mut attempt = 1;
     let mut warm_tried = false;
-    let (target, stream, warm) = loop {
+    loop {
         let pods = shared.pods.borrow().clone();
         let turn = shared.turn.fetch_add(1, Ordering::Relaxed);
         let Some(target) = pods.pick(turn).cloned() else {
@@ -109,7 +147,7 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                     more(held_back, "refused")
                 );
             }
-            return;
+            return None;
         };
         // One standby at most: one that fails may have gone stale, so a new
         // connection follows at once.
@@ -119,10 +157,11 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         };
         let used_warm = warm.is_some();
         warm_tried |= used_warm;
-        match open(&shared, &target, warm).await {
-            Ok(stream) => {
+        match open(shared, &target, warm).await {
+            Ok(tunnel) => {
                 if let Some(standbys) = &shared.standbys {
                     standbys.refill(
+                        &shared.tasks,
                         &shared.client,
                         &shared.namespace,
                         &target.name,
@@ -130,7 +169,11 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                         shared.open_timeout,
                     );
                 }
-                break (target, stream, used_warm);
+                return Some(Opened {
+                    target,
+                    tunnel,
+                    warm: used_warm,
+                });
             }
             Err(why) if used_warm => {
                 tracing::debug!(
@@ -151,10 +194,21 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                         more(held_back, "failed")
                     );
                 }
-                return;
+                return None;
             }
         }
-    };
+    }
+}
+
+/// Pumps the connection until it ends, the pod is gone or the forward
+/// stops, and says how it went.
+async fn carry(shared: &Shared, socket: TcpStream, peer: SocketAddr, opened: Opened) {
+    let Opened {
+        target,
+        tunnel,
+        warm,
+    } = opened;
+    let component = &shared.component;
     tracing::info!(
         "{component}: {peer} -> pod {}:{} opened{}",
         target.name,
@@ -162,13 +216,18 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         if warm { " on a standby connection" } else { "" }
     );
     let traffic = Traffic::default();
-    let gone = pod_gone(shared.pods.clone(), target.uid.clone());
+    let closed = async {
+        tokio::select! {
+            () = pod_gone(shared.pods.clone(), target.uid.clone()) => End::PodGone,
+            () = shared.tasks.stop.cancelled() => End::Stopped,
+        }
+    };
     let outcome = tunnel::pump(
         socket,
-        stream,
+        tunnel,
         target.port,
         STREAM_KEEPALIVE,
-        gone,
+        closed,
         &traffic,
     )
     .await;
@@ -189,7 +248,7 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
 async fn open(
     shared: &Shared,
     target: &PodTarget,
-    warm: Option<tunnel::Upgrade>,
+    warm: Option<Upgrade>,
 ) -> Result<Tunnel, String> {
     let opening = tunnel::open(
         &shared.client,

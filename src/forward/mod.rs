@@ -8,5 +8,7 @@ pub mod pods;
 pub mod ports;
 pub mod spdy;
 pub mod standby;
+pub mod stream;
+pub mod tasks;
 pub mod tunnel;
 pub mod websocket;

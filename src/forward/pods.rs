@@ -2,18 +2,21 @@
 //! current by a watch so that each new connection picks from fresh state
 //! without a request of its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::runtime::utils::Backoff;
-use kube::runtime::watcher::{self, Event};
+use kube::core::Selector;
+use kube::runtime::watcher::{self, Event, ExponentialBackoff};
 use kube::runtime::{WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use tokio::sync::{oneshot, watch};
+use tokio_util::sync::DropGuard;
+
+use super::tasks::Tasks;
 
 /// The container port a Service port leads to (`targetPort`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,68 +134,84 @@ pub fn is_ready(pod: &Pod) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
-/// A Service's `spec.selector` as a label selector string.
-pub fn selector_string(selector: &BTreeMap<String, String>) -> String {
-    selector
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Retries a broken watch after 250 ms, doubling up to 4 s: after an API
 /// server restart the forward should follow pods again within seconds,
 /// not after kube's default of up to 30 s.
-struct QuickBackoff {
-    next: Duration,
+fn watch_backoff() -> ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(FIRST_RETRY)
+        .with_max_delay(LONGEST_RETRY)
+        .without_max_times()
+        .into()
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(4);
 
-impl Default for QuickBackoff {
-    fn default() -> Self {
-        Self { next: FIRST_RETRY }
+/// The watch of the pods behind one mapping, as a handle: the watch task
+/// runs until the handle is dropped or the forward stops.
+pub struct PodWatch {
+    pods: watch::Receiver<Arc<PodSet>>,
+    first_listing: oneshot::Receiver<Result<(), watcher::Error>>,
+    _stop: DropGuard,
+}
+
+impl PodWatch {
+    /// Starts watching the pods that `selector` selects.
+    pub fn start(
+        tasks: &Tasks,
+        api: Api<Pod>,
+        selector: &Selector,
+        target: TargetPort,
+        component: String,
+    ) -> Self {
+        let (sender, pods) = watch::channel(Arc::new(PodSet::default()));
+        let (synced, first_listing) = oneshot::channel();
+        let config = watcher::Config::default().labels_from(selector);
+        let stop = tasks.stop.child_token();
+        let follow = Follow {
+            target,
+            component,
+            sender,
+            synced: Some(synced),
+        };
+        tasks.spawn_until(stop.clone(), follow.run(api, config));
+        Self {
+            pods,
+            first_listing,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Always holds the latest [`PodSet`].
+    pub fn pods(&self) -> watch::Receiver<Arc<PodSet>> {
+        self.pods.clone()
+    }
+
+    /// Whether the first full listing succeeded: a refusal then is fatal,
+    /// later errors are retried.
+    pub fn first_listing(&mut self) -> &mut oneshot::Receiver<Result<(), watcher::Error>> {
+        &mut self.first_listing
     }
 }
 
-impl Iterator for QuickBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let now = self.next;
-        self.next = (self.next * 2).min(LONGEST_RETRY);
-        Some(now)
-    }
-}
-
-impl Backoff for QuickBackoff {
-    fn reset(&mut self) {
-        self.next = FIRST_RETRY;
-    }
-}
-
-/// Starts watching the pods that `selector` selects. The returned receiver
-/// always holds the latest [`PodSet`]; the oneshot reports whether the first
-/// full listing succeeded (a refusal then is fatal, later errors are retried).
-pub fn watch_pods(
-    api: Api<Pod>,
-    selector: String,
+/// The watch task's state: where it publishes, and whom it owes the first
+/// listing.
+struct Follow {
     target: TargetPort,
     component: String,
-) -> (
-    watch::Receiver<Arc<PodSet>>,
-    oneshot::Receiver<Result<(), watcher::Error>>,
-) {
-    let (sender, receiver) = watch::channel(Arc::new(PodSet::default()));
-    let (synced_tx, synced_rx) = oneshot::channel();
-    tokio::spawn(async move {
+    sender: watch::Sender<Arc<PodSet>>,
+    synced: Option<oneshot::Sender<Result<(), watcher::Error>>>,
+}
+
+impl Follow {
+    async fn run(mut self, api: Api<Pod>, config: watcher::Config) {
         let (store, writer) = reflector::store::<Pod>();
-        let config = watcher::Config::default().labels(&selector);
-        let events =
-            reflector(writer, watcher::watcher(api, config)).backoff(QuickBackoff::default());
+        // Only labels, spec and status are read; the field history is dropped.
+        let pods = watcher::watcher(api, config).modify(|pod| pod.managed_fields_mut().clear());
+        let events = reflector(writer, pods).backoff(watch_backoff());
         let mut events = std::pin::pin!(events);
-        let mut synced = Some(synced_tx);
+        let component = &self.component;
         let mut published = false;
         let mut broken = false;
         while let Some(event) = events.next().await {
@@ -202,16 +221,17 @@ pub fn watch_pods(
                         tracing::warn!("{component}: watching pods again");
                         broken = false;
                     }
-                    let first_listing = matches!(event, Event::InitDone) && synced.is_some();
-                    if first_listing || synced.is_none() {
+                    let first_listing = matches!(event, Event::InitDone) && self.synced.is_some();
+                    if first_listing || self.synced.is_none() {
                         let state = store.state();
-                        let next = PodSet::from_pods(state.iter().map(|p| p.as_ref()), &target);
+                        let next =
+                            PodSet::from_pods(state.iter().map(|p| p.as_ref()), &self.target);
                         // The first state is shown in the start-up table instead.
                         if published {
-                            announce_change(&component, &sender.borrow(), &next);
+                            announce_change(component, &self.sender.borrow(), &next);
                         }
                         published = true;
-                        sender.send_if_modified(|current| {
+                        self.sender.send_if_modified(|current| {
                             let changed = **current != next;
                             if changed {
                                 *current = Arc::new(next);
@@ -220,12 +240,12 @@ pub fn watch_pods(
                         });
                     }
                     // Only now: whoever waits for the first listing reads the published set.
-                    if first_listing && let Some(synced) = synced.take() {
+                    if first_listing && let Some(synced) = self.synced.take() {
                         let _ = synced.send(Ok(()));
                     }
                 }
                 Err(err) => {
-                    if let Some(synced) = synced.take() {
+                    if let Some(synced) = self.synced.take() {
                         let _ = synced.send(Err(err));
                         return;
                     }
@@ -238,8 +258,7 @@ pub fn watch_pods(
                 }
             }
         }
-    });
-    (receiver, synced_rx)
+    }
 }
 
 /// Says on stderr when a component loses its last Ready pod or gets one
@@ -265,6 +284,8 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{Container, ContainerPort, PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use kube::runtime::utils::Backoff;
+    use std::collections::BTreeMap;
 
     fn pod(name: &str, ready: bool) -> Pod {
         Pod {
@@ -357,12 +378,15 @@ mod tests {
     fn selector_is_comma_separated() {
         let selector: BTreeMap<String, String> =
             [("app".into(), "db".into()), ("tier".into(), "data".into())].into();
-        assert_eq!(selector_string(&selector), "app=db,tier=data");
+        assert_eq!(
+            Selector::from_iter(selector).to_string(),
+            "app=db,tier=data"
+        );
     }
 
     #[test]
     fn backoff_doubles_to_a_short_ceiling_and_resets() {
-        let mut backoff = QuickBackoff::default();
+        let mut backoff = watch_backoff();
         let delays: Vec<Duration> = backoff.by_ref().take(6).collect();
         assert_eq!(delays[0], FIRST_RETRY);
         assert_eq!(delays[1], FIRST_RETRY * 2);

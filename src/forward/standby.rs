@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::pods::PodSet;
 use super::spdy;
-use super::tunnel::Upgrade;
+use super::stream::Upgrade;
+use super::tasks::Tasks;
 use crate::cluster::within;
 
 /// Older standbys are dropped rather than used: well inside any streaming
@@ -41,11 +42,12 @@ impl Standbys {
         (opened.elapsed() < MAX_AGE).then_some(io)
     }
 
-    /// Upgrades the next standby for the pod in the background, unless one
-    /// is ready or on its way. A failure is left to the next connection,
-    /// which opens its own.
+    /// Upgrades the next standby for the pod in the background (a task of
+    /// the forward, dropped when it stops), unless one is ready or on its
+    /// way. A failure is left to the next connection, which opens its own.
     pub fn refill(
         self: &Arc<Self>,
+        tasks: &Tasks,
         client: &kube::Client,
         namespace: &str,
         pod: &str,
@@ -62,7 +64,7 @@ impl Standbys {
         }
         let (standbys, client) = (self.clone(), client.clone());
         let (namespace, pod, uid) = (namespace.to_owned(), pod.to_owned(), uid.to_owned());
-        tokio::spawn(async move {
+        tasks.spawn_until(tasks.stop.clone(), async move {
             let upgrading = spdy::upgrade(&client, &namespace, &pod);
             let upgraded = within(limit, upgrading).await.and_then(Result::ok);
             let mut slots = standbys.slots.lock().expect("standby lock");

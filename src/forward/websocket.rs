@@ -8,16 +8,17 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::stream::SplitSink;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::tunnel::{End, PumpError, Traffic, Upgrade, finish, read_at_most};
+use super::stream::{End, PumpError, Traffic, Upgrade, finish, read_at_most};
 
 const DATA_CHANNEL: u8 = 0;
 const ERROR_CHANNEL: u8 = 1;
@@ -45,112 +46,133 @@ pub async fn open(
     Ok(client.connect(request).await?.into_stream())
 }
 
-/// Carries bytes both ways until one side ends, `gone` resolves (the pod was
-/// deleted), or an error occurs. The local socket always ends with a FIN.
+/// Carries bytes both ways until one side ends, `closed` resolves (the pod
+/// was deleted, or the forward is stopping), or an error occurs. The local
+/// socket always ends with a FIN.
 pub async fn pump(
     local: TcpStream,
     pod: WebSocketStream<Upgrade>,
     port: u16,
     keepalive: Duration,
-    gone: impl Future<Output = ()>,
+    closed: impl Future<Output = End>,
     traffic: &Traffic,
 ) -> Result<End, PumpError> {
-    let (mut local_read, mut local_write) = local.into_split();
-    let (mut sink, mut stream) = pod.split();
+    let (local_read, local_write) = local.into_split();
+    let (sink, stream) = pod.split();
+    finish(
+        upstream(local_read, sink, keepalive, closed, traffic),
+        downstream(stream, local_write, port, traffic),
+    )
+    .await
+}
 
-    let upstream = async {
-        let start = tokio::time::Instant::now() + keepalive;
-        let mut ticks = tokio::time::interval_at(start, keepalive);
-        let mut gone = std::pin::pin!(gone);
-        let mut buffer = BytesMut::new();
-        let mut frame_limit = FIRST_FRAME;
-        let end = loop {
-            if buffer.is_empty() {
-                buffer.reserve(frame_limit + 1);
-                buffer.put_u8(DATA_CHANNEL);
-            }
-            tokio::select! {
-                read = read_at_most(&mut local_read, &mut buffer, frame_limit) => match read {
-                    Ok(0) => break Ok(End::LocalClosed),
-                    Ok(read) => {
-                        traffic.to_pod.fetch_add(read as u64, Ordering::Relaxed);
-                        frame_limit = next_frame_limit(frame_limit, read);
-                        let frame = buffer.split().freeze();
-                        if let Err(err) = sink.send(Message::Binary(frame)).await {
-                            break Err(err.into());
-                        }
-                    }
-                    Err(err) => break Err(PumpError::Local(err)),
-                },
-                _ = ticks.tick() => {
-                    if let Err(err) = send_keepalive(&mut sink).await {
+/// Local bytes to the data channel in growing frames, and keepalives.
+async fn upstream(
+    mut local: OwnedReadHalf,
+    mut sink: SplitSink<WebSocketStream<Upgrade>, Message>,
+    keepalive: Duration,
+    closed: impl Future<Output = End>,
+    traffic: &Traffic,
+) -> Result<End, PumpError> {
+    let start = tokio::time::Instant::now() + keepalive;
+    let mut ticks = tokio::time::interval_at(start, keepalive);
+    let mut closed = std::pin::pin!(closed);
+    let mut buffer = BytesMut::new();
+    let mut frame_limit = FIRST_FRAME;
+    let end = loop {
+        if buffer.is_empty() {
+            buffer.reserve(frame_limit + 1);
+            buffer.put_u8(DATA_CHANNEL);
+        }
+        tokio::select! {
+            read = read_at_most(&mut local, &mut buffer, frame_limit) => match read {
+                Ok(0) => break Ok(End::LocalClosed),
+                Ok(read) => {
+                    traffic.to_pod.fetch_add(read as u64, Ordering::Relaxed);
+                    frame_limit = next_frame_limit(frame_limit, read);
+                    let frame = buffer.split().freeze();
+                    if let Err(err) = sink.send(Message::Binary(frame)).await {
                         break Err(err.into());
                     }
                 }
-                () = &mut gone => break Ok(End::PodGone),
+                Err(err) => break Err(PumpError::Local(err)),
+            },
+            _ = ticks.tick() => {
+                if let Err(err) = send_keepalive(&mut sink).await {
+                    break Err(err.into());
+                }
             }
-        };
-        // v4 has no half-close: closing the WebSocket ends the pod connection.
-        let _ = sink.send(Message::Close(None)).await;
-        end
+            end = &mut closed => break Ok(end),
+        }
     };
+    // v4 has no half-close: closing the WebSocket ends the pod connection.
+    let _ = sink.send(Message::Close(None)).await;
+    end
+}
 
-    let downstream = async {
-        let mut data_announced = false;
-        let mut error_announced = false;
-        let result = loop {
-            let message = match stream.next().await {
-                None
-                | Some(Err(
-                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
-                )) => break Ok(()),
-                Some(Err(err)) => break Err(PumpError::from(err)),
-                Some(Ok(message)) => message,
-            };
-            let mut frame = match message {
-                Message::Binary(frame) => frame,
-                Message::Close(_) => break Ok(()),
-                _ => continue,
-            };
-            if frame.is_empty() {
-                continue;
+/// The data channel to the local socket; a report on the error channel ends
+/// the connection with it.
+async fn downstream(
+    mut stream: SplitStream<WebSocketStream<Upgrade>>,
+    mut local: OwnedWriteHalf,
+    port: u16,
+    traffic: &Traffic,
+) -> Result<(), PumpError> {
+    let result = relay(&mut stream, &mut local, port, traffic).await;
+    let _ = local.shutdown().await;
+    result
+}
+
+async fn relay(
+    stream: &mut SplitStream<WebSocketStream<Upgrade>>,
+    local: &mut OwnedWriteHalf,
+    port: u16,
+    traffic: &Traffic,
+) -> Result<(), PumpError> {
+    let mut data_announced = false;
+    let mut error_announced = false;
+    loop {
+        let message = match stream.next().await {
+            None
+            | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) =>
+            {
+                return Ok(());
             }
-            let payload = frame.split_off(1);
-            match frame[0] {
-                DATA_CHANNEL if !data_announced => {
-                    if let Err(err) = check_announced_port(&payload, port) {
-                        break Err(err);
-                    }
-                    data_announced = true;
-                }
-                DATA_CHANNEL => {
-                    if let Err(err) = local_write.write_all(&payload).await {
-                        break Err(PumpError::Local(err));
-                    }
-                    traffic
-                        .from_pod
-                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
-                }
-                ERROR_CHANNEL if !error_announced => {
-                    if let Err(err) = check_announced_port(&payload, port) {
-                        break Err(err);
-                    }
-                    error_announced = true;
-                }
-                ERROR_CHANNEL if payload.is_empty() => {}
-                ERROR_CHANNEL => {
-                    break Err(PumpError::Pod(
-                        String::from_utf8_lossy(&payload).trim().to_owned(),
-                    ));
-                }
-                other => break Err(PumpError::Protocol(format!("data on channel {other}"))),
-            }
+            Some(message) => message?,
         };
-        let _ = local_write.shutdown().await;
-        result
-    };
-
-    finish(upstream, downstream).await
+        let mut frame = match message {
+            Message::Binary(frame) => frame,
+            Message::Close(_) => return Ok(()),
+            _ => continue,
+        };
+        if frame.is_empty() {
+            continue;
+        }
+        let payload = frame.split_off(1);
+        match frame[0] {
+            DATA_CHANNEL if !data_announced => {
+                check_announced_port(&payload, port)?;
+                data_announced = true;
+            }
+            DATA_CHANNEL => {
+                local.write_all(&payload).await.map_err(PumpError::Local)?;
+                traffic
+                    .from_pod
+                    .fetch_add(payload.len() as u64, Ordering::Relaxed);
+            }
+            ERROR_CHANNEL if !error_announced => {
+                check_announced_port(&payload, port)?;
+                error_announced = true;
+            }
+            ERROR_CHANNEL if payload.is_empty() => {}
+            ERROR_CHANNEL => {
+                return Err(PumpError::Pod(
+                    String::from_utf8_lossy(&payload).trim().to_owned(),
+                ));
+            }
+            other => return Err(PumpError::Protocol(format!("data on channel {other}"))),
+        }
+    }
 }
 
 /// A WebSocket ping for proxies and load balancers on the way, and an empty

@@ -8,6 +8,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{Compress, Compression, FlushCompress};
 use tokio_util::codec::Decoder;
 
+use crate::forward::stream::FrameError;
+
 pub const VERSION: u16 = 3;
 /// Every frame starts with 8 bytes: a control bit, version and type, or a
 /// stream id; then flags and a 24-bit length.
@@ -54,16 +56,6 @@ pub enum Frame {
     Ignored {
         kind: u16,
     },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    #[error("the server speaks SPDY version {0}, expected 3")]
-    Version(u16),
-    #[error("a {kind} frame of {length} bytes is malformed")]
-    Malformed { kind: u16, length: usize },
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 /// Reads frames off the upgraded connection (with `FramedRead`).

@@ -20,13 +20,13 @@ use kube::Resource;
 use kube::client::Body;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-pub use frame::FrameError;
 use frame::{FLAG_FIN, Frame, FrameDecoder, HEADER_LEN, HeaderCompressor};
 
-use super::tunnel::{End, OpenError, PumpError, Traffic, Upgrade, finish, read_at_most};
+use super::stream::{End, OpenError, PumpError, Traffic, Upgrade, finish, read_at_most};
 
 const UPGRADE_PROTOCOL: &str = "SPDY/3.1";
 const STREAM_PROTOCOL_HEADER: &str = "X-Stream-Protocol-Version";
@@ -168,94 +168,142 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
     }
 }
 
-/// Carries bytes both ways until one side ends, `gone` resolves (the pod was
-/// deleted), or an error occurs. When the local side ends, the data stream is
-/// half-closed and the pod side may still answer for `CLOSE_GRACE`.
+/// Carries bytes both ways until one side ends, `closed` resolves (the pod
+/// was deleted, or the forward is stopping), or an error occurs. When the
+/// local side ends, the data stream is half-closed and the pod side may
+/// still answer for `CLOSE_GRACE`; a stopping forward half-closes it too,
+/// but does not wait.
 pub async fn pump<S: AsyncRead + AsyncWrite>(
     local: TcpStream,
     session: Session<S>,
     keepalive: Duration,
-    gone: impl Future<Output = ()>,
+    closed: impl Future<Output = End>,
     traffic: &Traffic,
 ) -> Result<End, PumpError> {
-    let (mut local_read, mut local_write) = local.into_split();
+    let (local_read, local_write) = local.into_split();
     let Session {
-        mut frames,
-        mut writer,
-        mut error,
+        frames,
+        writer,
+        error,
     } = session;
     // The kubelet's pings are answered by the writing side.
-    let (pings, mut ping_requests) = mpsc::unbounded_channel::<u32>();
+    let (pings, ping_requests) = mpsc::unbounded_channel::<u32>();
+    let to_pod = Upstream {
+        local: local_read,
+        writer,
+        ping_requests,
+        keepalive,
+        traffic,
+    };
+    let from_pod = Downstream {
+        frames,
+        local: local_write,
+        error,
+        pings,
+        traffic,
+    };
+    finish(to_pod.run(closed), from_pod.run()).await
+}
 
-    let upstream = async {
-        let start = tokio::time::Instant::now() + keepalive;
-        let mut ticks = tokio::time::interval_at(start, keepalive);
-        let mut gone = std::pin::pin!(gone);
+/// Local bytes to the data stream, our keepalive pings, and the echoes of
+/// the kubelet's.
+struct Upstream<'a, W> {
+    local: OwnedReadHalf,
+    writer: W,
+    ping_requests: mpsc::UnboundedReceiver<u32>,
+    keepalive: Duration,
+    traffic: &'a Traffic,
+}
+
+impl<W: AsyncWrite + Unpin> Upstream<'_, W> {
+    async fn run(mut self, closed: impl Future<Output = End>) -> Result<End, PumpError> {
+        let start = tokio::time::Instant::now() + self.keepalive;
+        let mut ticks = tokio::time::interval_at(start, self.keepalive);
+        let mut closed = std::pin::pin!(closed);
         let mut next_ping: u32 = 1;
         let mut buffer = BytesMut::new();
-        loop {
+        let end = loop {
             if buffer.is_empty() {
                 buffer.reserve(HEADER_LEN + FRAME);
                 buffer.put_bytes(0, HEADER_LEN);
             }
-            let written = tokio::select! {
-                read = read_at_most(&mut local_read, &mut buffer, FRAME) => match read {
-                    Ok(0) => {
-                        let fin = frame::data(DATA_STREAM, FLAG_FIN);
-                        break write_frame(&mut writer, &fin).await.map(|()| End::LocalClosed);
-                    }
+            tokio::select! {
+                read = read_at_most(&mut self.local, &mut buffer, FRAME) => match read {
+                    Ok(0) => break End::LocalClosed,
                     Ok(read) => {
-                        traffic.to_pod.fetch_add(read as u64, Ordering::Relaxed);
+                        self.traffic.to_pod.fetch_add(read as u64, Ordering::Relaxed);
                         frame::put_data_header(&mut buffer[..HEADER_LEN], DATA_STREAM, 0, read);
-                        let written = write_frame(&mut writer, &buffer).await;
+                        write_frame(&mut self.writer, &buffer).await?;
                         buffer.clear();
-                        written
                     }
-                    Err(err) => break Err(PumpError::Local(err)),
+                    Err(err) => return Err(PumpError::Local(err)),
                 },
                 // Any frame resets the kubelet's streaming idle timeout, and
                 // proxies on the way see traffic.
                 _ = ticks.tick() => {
                     let ping = frame::ping(next_ping);
                     next_ping = next_ping.wrapping_add(2);
-                    write_frame(&mut writer, &ping).await
+                    write_frame(&mut self.writer, &ping).await?;
                 }
-                Some(id) = ping_requests.recv() => write_frame(&mut writer, &frame::ping(id)).await,
-                () = &mut gone => break Ok(End::PodGone),
-            };
-            if let Err(err) = written {
-                break Err(err);
+                Some(id) = self.ping_requests.recv() => {
+                    write_frame(&mut self.writer, &frame::ping(id)).await?;
+                }
+                end = &mut closed => break end,
             }
+        };
+        // A pod that is gone is told nothing more.
+        if end != End::PodGone {
+            let fin = frame::data(DATA_STREAM, FLAG_FIN);
+            write_frame(&mut self.writer, &fin).await?;
         }
-    };
+        Ok(end)
+    }
+}
 
-    // The kubelet ends the data stream first and reports failures on the
-    // error stream afterwards (kwok even closes the data stream before it
-    // writes the error), so the local side gets its end of stream at once and
-    // the error stream is still read to its end, as kubectl does.
-    let downstream = async {
+/// The data stream to the local socket, and what the kubelet reports on the
+/// error stream.
+struct Downstream<'a, R> {
+    frames: FramedRead<R, FrameDecoder>,
+    local: OwnedWriteHalf,
+    error: Vec<u8>,
+    pings: mpsc::UnboundedSender<u32>,
+    traffic: &'a Traffic,
+}
+
+impl<R: AsyncRead + Unpin> Downstream<'_, R> {
+    /// The kubelet ends the data stream first and reports failures on the
+    /// error stream afterwards (kwok even closes the data stream before it
+    /// writes the error), so the local side gets its end of stream at once
+    /// and the error stream is still read to its end, as kubectl does.
+    async fn run(mut self) -> Result<(), PumpError> {
+        let result = self.relay().await;
+        let _ = self.local.shutdown().await;
+        // What the kubelet reported explains a reset or an early end best.
+        match reported(&self.error) {
+            Some(message) => Err(PumpError::Pod(message)),
+            None => result,
+        }
+    }
+
+    async fn relay(&mut self) -> Result<(), PumpError> {
         let mut data_open = true;
-        let result = loop {
-            let frame = match frames.next().await {
-                None => break Ok(()),
-                Some(Err(err)) => break Err(PumpError::from(err)),
-                Some(Ok(frame)) => frame,
-            };
-            match frame {
+        while let Some(frame) = self.frames.next().await {
+            match frame? {
                 Frame::Data {
                     stream: DATA_STREAM,
                     fin,
                     payload,
                 } => {
-                    if let Err(err) = local_write.write_all(&payload).await {
-                        break Err(PumpError::Local(err));
-                    }
-                    traffic
+                    self.local
+                        .write_all(&payload)
+                        .await
+                        .map_err(PumpError::Local)?;
+                    self.traffic
                         .from_pod
                         .fetch_add(payload.len() as u64, Ordering::Relaxed);
                     if fin {
                         data_open = false;
-                        let _ = local_write.shutdown().await;
+                        let _ = self.local.shutdown().await;
                     }
                 }
                 Frame::Data {
@@ -263,39 +311,32 @@ pub async fn pump<S: AsyncRead + AsyncWrite>(
                     fin,
                     payload,
                 } => {
-                    error.extend_from_slice(&payload);
+                    self.error.extend_from_slice(&payload);
                     if fin && !data_open {
-                        break Ok(());
+                        return Ok(());
                     }
                 }
                 Frame::Data { stream, .. } => {
-                    break Err(PumpError::Protocol(format!("data on stream {stream}")));
+                    return Err(PumpError::Protocol(format!("data on stream {stream}")));
                 }
                 Frame::Reset { stream, .. } if stream == ERROR_STREAM && !data_open => {
-                    break Ok(());
+                    return Ok(());
                 }
                 Frame::Reset { stream, status } => {
-                    break Err(PumpError::Protocol(format!(
+                    return Err(PumpError::Protocol(format!(
                         "the kubelet reset stream {stream} (status {status})"
                     )));
                 }
                 // A server's pings have even ids; odd ones answer ours.
                 Frame::Ping { id } if id % 2 == 0 => {
-                    let _ = pings.send(id);
+                    let _ = self.pings.send(id);
                 }
-                Frame::GoAway { .. } => break Ok(()),
+                Frame::GoAway { .. } => return Ok(()),
                 Frame::Ping { .. } | Frame::SynReply { .. } | Frame::Ignored { .. } => {}
             }
-        };
-        let _ = local_write.shutdown().await;
-        // What the kubelet reported explains a reset or an early end best.
-        match reported(&error) {
-            Some(message) => Err(PumpError::Pod(message)),
-            None => result,
         }
-    };
-
-    finish(upstream, downstream).await
+        Ok(())
+    }
 }
 
 async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> Result<(), PumpError> {
@@ -425,6 +466,41 @@ mod tests {
             Err(PumpError::Pod(message)) => assert_eq!(message, "error forwarding port 6379"),
             other => panic!("expected the kubelet's report, got {other:?}"),
         }
+        server.abort();
+    }
+
+    /// A stopping forward half-closes the data stream and ends at once, with
+    /// no grace for an idle pod side; the local client gets its end of stream.
+    #[tokio::test]
+    async fn a_stopping_forward_closes_at_once() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (report, fin) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut frames, _writer) = kubelet(theirs).await;
+            let _ = report.send(frames.next().await.unwrap().unwrap());
+            std::future::pending::<()>().await;
+        });
+        let session = Session::start(ours, 6379).await.unwrap();
+        let (mut client, local) = local_pair().await;
+        let traffic = Traffic::default();
+        let stopped = async { End::Stopped };
+        let keepalive = Duration::from_secs(3600);
+        let pumping = pump(local, session, keepalive, stopped, &traffic);
+        let outcome = tokio::time::timeout(Duration::from_millis(500), pumping)
+            .await
+            .expect("no grace for a stopping forward");
+        assert_eq!(outcome.unwrap(), End::Stopped);
+        assert!(matches!(
+            fin.await.unwrap(),
+            Frame::Data {
+                stream: DATA_STREAM,
+                fin: true,
+                ..
+            }
+        ));
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
         server.abort();
     }
 
