@@ -130,6 +130,47 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     }
     let flag_arches = arch::parse_list(&args.arch).map_err(Error::Usage)?;
     let deployed = args.deployed || args.all_namespaces;
+    let spec = stack_file(args, deployed)?;
+    let mut notes = Vec::new();
+    let cluster = match Cluster::connect(&global.connection()).await {
+        Ok(cluster) => Some(cluster),
+        Err(err) if !deployed => {
+            notes.push(format!("no cluster to read node architectures from: {err}"));
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    let in_cluster = cluster.as_ref().filter(|_| deployed);
+    let Some(used_by) = gather_images(args, spec.as_ref(), in_cluster).await? else {
+        return Ok(());
+    };
+    let target = spec.as_ref().and_then(|s| s.target_arch.as_ref());
+    let report = inspect(
+        cluster.as_ref(),
+        used_by,
+        flag_arches,
+        target,
+        &args.registry.options(),
+        notes,
+    )
+    .await;
+    for note in &report.notes {
+        eprintln!("Warning: {note}");
+    }
+    if let Some(text) = output::structured(global.output, &report)? {
+        print!("{text}");
+    } else {
+        print!("{}", render(&report, deployed));
+    }
+    if report.verdict.ready {
+        Ok(())
+    } else {
+        Err(Error::Other(report.verdict.message.clone()))
+    }
+}
+
+/// `-f FILE`, else ./devenv.yaml when neither images nor `--deployed` are given.
+fn stack_file(args: &CheckArgs, deployed: bool) -> Result<Option<spec::Spec>> {
     let spec_file = match &args.file {
         Some(file) => Some(file.clone()),
         None if args.images.is_empty() && !deployed => {
@@ -144,18 +185,16 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
             "nothing to check: pass --image IMAGE, -f devenv.yaml, or --deployed (no devenv.yaml in the current directory)".into(),
         ));
     }
+    Ok(spec)
+}
 
-    let mut notes = Vec::new();
-    let cluster = match Cluster::connect(&global.connection()).await {
-        Ok(cluster) => Some(cluster),
-        Err(err) if !deployed => {
-            notes.push(format!("no cluster to read node architectures from: {err}"));
-            None
-        }
-        Err(err) => return Err(err),
-    };
-
-    // Images in first-seen order, each with the workloads that use it.
+/// The images to check in first-seen order, each with the workloads that
+/// use it (from `--deployed`). `None` when the cluster has no workloads.
+async fn gather_images(
+    args: &CheckArgs,
+    spec: Option<&spec::Spec>,
+    deployed_in: Option<&Cluster>,
+) -> Result<Option<Vec<(String, Vec<String>)>>> {
     let mut used_by: Vec<(String, Vec<String>)> = Vec::new();
     let mut add = |image: &str, user: Option<String>| {
         let at = match used_by.iter().position(|(i, _)| i == image) {
@@ -170,12 +209,10 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     for image in &args.images {
         add(image, None);
     }
-    if let Some(spec) = &spec {
-        for image in spec.images() {
-            add(&image, None);
-        }
+    for image in spec.iter().flat_map(|s| s.images()) {
+        add(&image, None);
     }
-    if let Some(cluster) = cluster.as_ref().filter(|_| deployed) {
+    if let Some(cluster) = deployed_in {
         let scope = if args.all_namespaces {
             Scope::All
         } else {
@@ -191,29 +228,38 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
                 format!("in namespace \"{}\"", cluster.namespace)
             };
             eprintln!("No workloads found {scope}.");
-            return Ok(());
+            return Ok(None);
         }
     }
-    let images: Vec<String> = used_by.iter().map(|(i, _)| i.clone()).collect();
+    Ok(Some(used_by))
+}
 
+/// The requirement, the nodes and each image's platforms, judged.
+async fn inspect(
+    cluster: Option<&Cluster>,
+    used_by: Vec<(String, Vec<String>)>,
+    flag_arches: Vec<Arch>,
+    target: Option<&Arch>,
+    options: &RegistryOptions,
+    mut notes: Vec<String>,
+) -> CheckReport {
+    let images: Vec<String> = used_by.iter().map(|(i, _)| i.clone()).collect();
     let nodes_future = async {
-        match &cluster {
+        match cluster {
             Some(cluster) => Some(nodes::architecture_counts(cluster).await),
             None => None,
         }
     };
-    let target = spec.as_ref().and_then(|s| s.target_arch.as_ref());
-    let options = args.registry.options();
     let (nodes, required, mut checks) = if flag_arches.is_empty() {
         // The requirement depends on the nodes, so they come first.
         let nodes = nodes_future.await;
         let required = required_without_flag(nodes.as_ref(), target, &mut notes);
-        let checks = check_images(&images, &required.architectures, &options).await;
+        let checks = check_images(&images, &required.architectures, options).await;
         (nodes, required, checks)
     } else {
         // Node architectures are only shown: read them while the registries answer.
         let (nodes, checks) =
-            tokio::join!(nodes_future, check_images(&images, &flag_arches, &options));
+            tokio::join!(nodes_future, check_images(&images, &flag_arches, options));
         let required = Required {
             architectures: flag_arches,
             source: "--arch".into(),
@@ -233,25 +279,12 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         check.used_by = users;
     }
     let verdict = verdict(&checks, &required.architectures);
-    let report = CheckReport {
+    CheckReport {
         required,
         nodes,
         images: checks,
         verdict,
         notes,
-    };
-    for note in &report.notes {
-        eprintln!("Warning: {note}");
-    }
-    if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
-    } else {
-        print!("{}", render(&report, deployed));
-    }
-    if report.verdict.ready {
-        Ok(())
-    } else {
-        Err(Error::Other(report.verdict.message.clone()))
     }
 }
 
@@ -359,47 +392,10 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
     let mut table = output::table(headers);
     let mut problems = Vec::new();
     for check in &report.images {
-        let mut row = vec![check.image.clone()];
-        match &check.error {
-            Some(problem) => {
-                row.push(format!("<{}>", problem.kind));
-                problems.push(format!("{}: {}", check.image, problem.message));
-            }
-            None if check.platforms.is_empty() => row.push("<none>".into()),
-            None => row.push(
-                check
-                    .platforms
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+        if let Some(problem) = &check.error {
+            problems.push(format!("{}: {}", check.image, problem.message));
         }
-        for arch in &report.required.architectures {
-            row.push(
-                match check.runs_on(arch) {
-                    Some(true) => "✓",
-                    Some(false) => "✗",
-                    None => "?",
-                }
-                .into(),
-            );
-        }
-        row.push(
-            check
-                .digest
-                .as_deref()
-                .map(short_digest)
-                .unwrap_or_default(),
-        );
-        if with_users {
-            row.push(match check.used_by.as_slice() {
-                [] => String::new(),
-                [one] => one.clone(),
-                [first, rest @ ..] => format!("{first} (+{})", rest.len()),
-            });
-        }
-        table.add_row(row);
+        table.add_row(image_row(check, &report.required.architectures, with_users));
     }
     let mut out = output::table_text(&table);
     if !problems.is_empty() {
@@ -427,6 +423,47 @@ pub fn render(report: &CheckReport, with_users: bool) -> String {
     ));
     out.push_str(&format!("Verdict:  {}\n", report.verdict.message));
     out
+}
+
+/// One image: its platforms (or the kind of problem), a mark per required
+/// architecture, the short digest and, with `--deployed`, who uses it.
+fn image_row(check: &ImageCheck, required: &[Arch], with_users: bool) -> Vec<String> {
+    let mut row = vec![check.image.clone()];
+    row.push(match &check.error {
+        Some(problem) => format!("<{}>", problem.kind),
+        None if check.platforms.is_empty() => "<none>".into(),
+        None => check
+            .platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    });
+    for arch in required {
+        row.push(
+            match check.runs_on(arch) {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => "?",
+            }
+            .into(),
+        );
+    }
+    row.push(
+        check
+            .digest
+            .as_deref()
+            .map(short_digest)
+            .unwrap_or_default(),
+    );
+    if with_users {
+        row.push(match check.used_by.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} (+{})", rest.len()),
+        });
+    }
+    row
 }
 
 fn describe_nodes(nodes: Option<&BTreeMap<String, usize>>) -> String {
