@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cluster::ConnectOptions;
-use crate::commands;
+use crate::commands::{self, completion};
 use crate::duration::parse_duration;
 pub use crate::output::OutputFormat;
 
@@ -63,27 +63,29 @@ pub enum Command {
     Completion(commands::completion::CompletionArgs),
 }
 
-/// The flags kubectl users expect on every command (cli-runtime's config flags).
+/// The flags kubectl users expect on every command (cli-runtime's config flags),
+/// listed after each command's own options, as `kubectl options` lists them apart.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global Options")]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config)
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 
     /// The name of the kubeconfig context to use
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = completion::contexts())]
     pub context: Option<String>,
 
     /// The name of the kubeconfig cluster to use
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = completion::clusters())]
     pub cluster: Option<String>,
 
     /// The name of the kubeconfig user to use
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = completion::users())]
     pub user: Option<String>,
 
     /// The namespace scope for this request
-    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    #[arg(short = 'n', long, global = true, value_name = "NAME", add = completion::namespaces())]
     pub namespace: Option<String>,
 
     /// How long to wait for each call to the server (e.g. 5s, 1m; 0 waits forever)

@@ -1,5 +1,7 @@
 //! Data goes to stdout in the format `-o` asks for; everything else goes to stderr.
 
+use std::io::Write;
+
 use comfy_table::presets::NOTHING;
 use comfy_table::{ContentArrangement, Row, Table};
 use serde::Serialize;
@@ -66,8 +68,42 @@ pub fn table(headers: impl Into<Row>) -> Table {
 }
 
 /// Prints a table without the trailing spaces comfy-table pads the last column with.
-pub fn print_table(table: &Table) {
-    print!("{}", table_text(table));
+pub fn print_table(table: &Table) -> Result<()> {
+    print(table_text(table))
+}
+
+/// Writes data to stdout, the one way the commands print (`println!` would
+/// panic on a closed pipe). A reader that stopped reading (`| head -1`) ends
+/// the program quietly; see [`stdout_failed`].
+pub fn print(data: impl AsRef<[u8]>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(data.as_ref())
+        .and_then(|()| stdout.flush())
+        .map_err(stdout_failed)
+}
+
+/// The error for a failed write to stdout; a closed pipe does not return but
+/// ends the program ([`closed_pipe`]).
+pub fn stdout_failed(err: std::io::Error) -> Error {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        closed_pipe();
+    }
+    Error::Other(format!("cannot write to stdout: {err}"))
+}
+
+/// Ends the program because whoever read stdout has gone, as kubectl ends:
+/// its Go runtime dies of SIGPIPE on Unix (the shell sees 141) and exits
+/// quietly elsewhere. No `error:` line, no panic.
+pub fn closed_pipe() -> ! {
+    #[cfg(unix)]
+    // SAFETY: Rust ignores SIGPIPE; restoring the default disposition and
+    // raising it ends the process here, as a write would in a C program.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(0)
 }
 
 /// A table's lines without the trailing spaces comfy-table pads the last column with.

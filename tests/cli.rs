@@ -109,3 +109,46 @@ fn unknown_context_is_named() {
     ]);
     assert_error(&out, "context \"other\" does not exist in the kubeconfig");
 }
+
+/// `kubectl devenv … | head -1`: a reader that has gone ends the program as it
+/// ends kubectl, by SIGPIPE, with no panic and no `error:` line. The reader is
+/// closed before the program starts, so its first write finds the pipe closed.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_program_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("devenv.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
+         spec:\n  components: [{kind: mysql}]\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    for args in [
+        &["version", "--client"][..],
+        &["version", "--client", "-o", "yaml"],
+        &["completion", "bash"],
+        &["completion", "man"],
+        &["up", "-f", spec, "--dry-run"],
+        &["up", "-f", spec, "--dry-run", "-o", "json"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(devenv_bin())
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}, stderr: {}",
+            out.status,
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod apply;
 mod client;
+pub mod exec;
 pub mod nodes;
 pub mod preflight;
 pub mod probe;

@@ -158,9 +158,9 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
         eprintln!("Warning: {note}");
     }
     if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
+        output::print(text)?;
     } else {
-        print!("{}", render(&report, deployed));
+        output::print(render(&report, deployed))?;
     }
     if report.verdict.ready {
         Ok(())

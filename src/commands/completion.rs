@@ -9,16 +9,17 @@
 //!   stack names, contexts, clusters, users and namespaces.
 //!
 //! Everything is generated from [`Cli::command`], so new subcommands and flags are picked up
-//! without changes here. Live values attach by argument id, in any subcommand: a positional
-//! `component(s)` completes the components behind Services, plus the dev pod when its help
-//! says it takes the dev pod (`logs`, `shell`); a `--components` option completes catalog
-//! kinds, and `stack` stack names.
+//! without changes here. Live values come from the completers below, which each argument
+//! that names a live thing attaches itself (`#[arg(add = completion::stacks())]`).
+//!
+//! The hook runs before main starts any runtime: a completer that needs the cluster connects
+//! once per completion, on a current-thread runtime of its own.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
@@ -31,7 +32,7 @@ use kube::{Api, ResourceExt};
 use crate::cli::{Cli, GlobalArgs};
 use crate::cluster::{Cluster, Scope, load_kubeconfig};
 use crate::error::{Action, Error, Result};
-use crate::{catalog, labels, spec};
+use crate::{catalog, labels, output, spec};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = SETUP_HELP)]
@@ -68,10 +69,7 @@ Completing the `kubectl-devenv` executable (subcommands and flags only):
 
 /// Prints a completion script, the shim or the man page.
 pub fn run(args: &CompletionArgs) -> Result<()> {
-    let text = render(args.target)?;
-    std::io::stdout()
-        .write_all(&text)
-        .map_err(|err| Error::Other(format!("cannot write to stdout: {err}")))
+    output::print(render(args.target)?)
 }
 
 /// The bytes `kubectl devenv completion <target>` prints.
@@ -156,9 +154,6 @@ fn roff_text(text: &str) -> String {
 
 const BINARY: &str = "kubectl-devenv";
 
-/// The stack description `up` writes and reads in the working directory.
-const SPEC_FILE: &str = "devenv.yaml";
-
 const KUBECTL_SHIM: &str = r#"#!/bin/sh
 # kubectl (1.26+) runs this file, found on PATH as kubectl_complete-devenv, to complete
 # `kubectl devenv ...`: it passes the words after `kubectl devenv` (the last one being
@@ -181,7 +176,8 @@ pub const KUBECTL_COMPLETION_ENTRY: &str = "__complete";
 /// Answers kubectl's plugin-completion call when the arguments are
 /// `__complete WORD...`, and returns whether it did. Never writes to stderr,
 /// which kubectl passes straight to the terminal in the middle of the user's
-/// command line; any failure just means no candidates.
+/// command line; any failure just means no candidates. Called before any runtime
+/// runs on this thread, since a cluster lookup blocks on a runtime of its own.
 pub fn answer_kubectl_completion(mut argv: impl Iterator<Item = OsString>) -> bool {
     if argv.nth(1).as_deref() != Some(OsStr::new(KUBECTL_COMPLETION_ENTRY)) {
         return false;
@@ -207,17 +203,18 @@ pub fn complete_words(words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> 
 }
 
 /// Completes against `cli`, which must have the [`GlobalArgs`].
-fn complete_in(cli: clap::Command, words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
+fn complete_in(mut cli: clap::Command, words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
     let Some((current, before)) = words.split_last() else {
         return complete_in(cli, &[OsString::new()], cwd);
     };
-    let line = Arc::new(LineContext::parse(&cli, before, cwd));
-    let mut cmd = with_completers(cli, &line);
+    let line = LineContext::parse(&cli, before, cwd);
     let mut argv = vec![OsString::from(BINARY)];
     argv.extend(before.iter().cloned());
     argv.push(current.clone());
     let index = argv.len() - 1;
-    let found = clap_complete::engine::complete(&mut cmd, argv, index, cwd).unwrap_or_default();
+    let found = with_line(line, || {
+        clap_complete::engine::complete(&mut cli, argv, index, cwd).unwrap_or_default()
+    });
     let candidates = found
         .into_iter()
         .filter(|c| !c.is_hide_set())
@@ -266,14 +263,91 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
 }
 
+thread_local! {
+    /// The line being completed, for the completers attached to the arguments:
+    /// clap_complete calls them without arguments.
+    static LINE: RefCell<Option<LineContext>> = const { RefCell::new(None) };
+}
+
+/// Runs `complete` with `line` as the line being completed.
+fn with_line<T>(line: LineContext, complete: impl FnOnce() -> T) -> T {
+    LINE.set(Some(line));
+    let found = complete();
+    let connected = LINE
+        .take()
+        .and_then(|line| line.cluster.into_inner().flatten());
+    if let Some(connected) = connected {
+        // Don't wait for a credential plugin that is still running.
+        connected.runtime.shutdown_background();
+    }
+    found
+}
+
+/// A completer that asks `lookup` about the line being completed.
+fn live(lookup: fn(&LineContext) -> Vec<CompletionCandidate>) -> ArgValueCandidates {
+    ArgValueCandidates::new(move || {
+        LINE.with_borrow(|line| line.as_ref().map(lookup).unwrap_or_default())
+    })
+}
+
+/// `--context`: the kubeconfig's contexts, each with its cluster and namespace.
+pub fn contexts() -> ArgValueCandidates {
+    live(LineContext::contexts)
+}
+
+/// `--cluster`: the kubeconfig's clusters.
+pub fn clusters() -> ArgValueCandidates {
+    live(LineContext::clusters)
+}
+
+/// `--user`: the kubeconfig's users.
+pub fn users() -> ArgValueCandidates {
+    live(LineContext::users)
+}
+
+/// `-n`: the cluster's namespaces.
+pub fn namespaces() -> ArgValueCandidates {
+    live(LineContext::namespaces)
+}
+
+/// `--stack`: the stacks deployed in the cluster.
+pub fn stacks() -> ArgValueCandidates {
+    live(LineContext::stacks)
+}
+
+/// `forward mysql redis`, `credentials mysql`: components behind a Service.
+pub fn components() -> ArgValueCandidates {
+    live(LineContext::components)
+}
+
+/// `logs dev`, `shell`: components, and the dev pod.
+pub fn components_or_dev_pod() -> ArgValueCandidates {
+    live(LineContext::components_and_dev_pod)
+}
+
+/// `up --components mysql:8.4,redis`: kinds from the catalog.
+pub fn catalog_kinds() -> ArgValueCandidates {
+    ArgValueCandidates::new(catalog_kind_candidates)
+}
+
 /// What the words typed so far say about where to look: the kubeconfig selection and `-n`
 /// for cluster lookups, `--stack` to narrow components, and the working directory for
 /// `devenv.yaml`.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 struct LineContext {
     global: Option<GlobalArgs>,
     stack: Option<String>,
     cwd: Option<PathBuf>,
+    /// The cluster, connected by the first completer that needs it.
+    cluster: OnceCell<Option<Connected>>,
+}
+
+/// A cluster connection on a runtime of its own, both alive until the completion ends.
+struct Connected {
+    cluster: Cluster,
+    runtime: tokio::runtime::Runtime,
+    /// When the cluster lookups of this completion give up.
+    deadline: tokio::time::Instant,
 }
 
 impl LineContext {
@@ -298,6 +372,7 @@ impl LineContext {
             global: GlobalArgs::from_arg_matches(&matches).ok(),
             stack,
             cwd: cwd.map(Path::to_owned),
+            ..Self::default()
         }
     }
 
@@ -478,46 +553,49 @@ impl LineContext {
         })
     }
 
-    /// Runs one cluster lookup on its own thread and runtime, bounded by
-    /// [`CLUSTER_LOOKUP_TIMEOUT`]; any failure means no candidates.
-    fn with_cluster<T, F, Fut>(&self, lookup: F) -> Vec<T>
+    /// Runs one cluster lookup on the completion's connection, bounded with the other lookups
+    /// by [`CLUSTER_LOOKUP_TIMEOUT`]; any failure means no candidates.
+    fn with_cluster<'a, T, Fut>(&'a self, lookup: impl FnOnce(&'a Cluster) -> Fut) -> Vec<T>
     where
-        T: Send,
-        F: FnOnce(Cluster) -> Fut + Send,
         Fut: Future<Output = Result<Vec<T>>>,
     {
-        let Some(mut global) = self.global.clone() else {
+        let Some(connected) = self.cluster.get_or_init(|| self.connect()) else {
             return Vec::new();
         };
+        let found =
+            async { tokio::time::timeout_at(connected.deadline, lookup(&connected.cluster)).await };
+        match connected.runtime.block_on(found) {
+            Ok(Ok(found)) => found,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Connects with the kubeconfig selection typed so far, on a new current-thread runtime.
+    fn connect(&self) -> Option<Connected> {
+        let mut global = self.global.clone()?;
         if global.request_timeout.is_zero() || global.request_timeout > CLUSTER_LOOKUP_TIMEOUT {
             global.request_timeout = CLUSTER_LOOKUP_TIMEOUT;
         }
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
-                    let found = runtime.block_on(async move {
-                        let lookup = async {
-                            let cluster = Cluster::connect(&global.connection()).await?;
-                            lookup(cluster).await
-                        };
-                        tokio::time::timeout(CLUSTER_LOOKUP_TIMEOUT, lookup)
-                            .await
-                            .ok()?
-                            .ok()
-                    });
-                    // Don't wait for a credential plugin that is still running.
-                    runtime.shutdown_background();
-                    found
-                })
-                .join()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let deadline = tokio::time::Instant::now() + CLUSTER_LOOKUP_TIMEOUT;
+        let connect = async {
+            tokio::time::timeout_at(deadline, Cluster::connect(&global.connection())).await
+        };
+        match runtime.block_on(connect) {
+            Ok(Ok(cluster)) => Some(Connected {
+                cluster,
+                runtime,
+                deadline,
+            }),
+            _ => {
+                // Don't wait for a credential plugin that is still running.
+                runtime.shutdown_background();
+                None
+            }
+        }
     }
 }
 
@@ -530,15 +608,12 @@ fn runs_pods(service: &Service) -> bool {
 
 /// The valid `devenv.yaml` in `dir`, if there is one.
 fn spec_in(dir: &Path) -> Option<spec::Spec> {
-    let path = dir.join(SPEC_FILE);
+    let path = dir.join(spec::DEFAULT_FILE);
     path.is_file().then(|| spec::load(&path).ok()).flatten()
 }
 
-/// Where the candidates of one argument come from.
-type Lookup = fn(&LineContext) -> Vec<CompletionCandidate>;
-
 /// Every catalog kind, alone (default version) and with each of its versions.
-fn catalog_kinds(_: &LineContext) -> Vec<CompletionCandidate> {
+fn catalog_kind_candidates() -> Vec<CompletionCandidate> {
     catalog::entries()
         .iter()
         .flat_map(|entry| {
@@ -552,54 +627,6 @@ fn catalog_kinds(_: &LineContext) -> Vec<CompletionCandidate> {
                 .map(move |value| CompletionCandidate::new(value).help(help.clone()))
         })
         .collect()
-}
-
-/// The CLI with live-value completers attached to the arguments that name live things.
-/// Arguments and subcommands are changed in place: positional arguments take their
-/// index from their order, so moving one (as `mut_arg` does) would renumber them.
-fn with_completers(cli: clap::Command, line: &Arc<LineContext>) -> clap::Command {
-    let attach = |lookup: Lookup| {
-        let line = Arc::clone(line);
-        ArgValueCandidates::new(move || lookup(&line))
-    };
-    with_completers_in(cli, &attach)
-}
-
-fn with_completers_in(
-    cmd: clap::Command,
-    attach: &dyn Fn(Lookup) -> ArgValueCandidates,
-) -> clap::Command {
-    cmd.mut_args(|arg| match lookup_for(&arg) {
-        Some(lookup) => arg.add(attach(lookup)),
-        None => arg,
-    })
-    .mut_subcommands(|sub| with_completers_in(sub, attach))
-}
-
-fn mentions_dev_pod(arg: &clap::Arg) -> bool {
-    arg.get_help()
-        .is_some_and(|help| help.to_string().contains("dev pod"))
-}
-
-/// Where an argument's live values come from, by its id.
-fn lookup_for(arg: &clap::Arg) -> Option<Lookup> {
-    let lookup = match (arg.get_id().as_str(), arg.is_positional()) {
-        ("context", false) => LineContext::contexts as _,
-        ("cluster", false) => LineContext::clusters as _,
-        ("user", false) => LineContext::users as _,
-        ("namespace", false) => LineContext::namespaces as _,
-        // `logs dev`, `shell`: an argument whose help says it takes the dev pod offers it.
-        ("component" | "components", true) if mentions_dev_pod(arg) => {
-            LineContext::components_and_dev_pod as _
-        }
-        // `forward mysql redis`, `credentials mysql`: components behind a Service.
-        ("component" | "components", true) => LineContext::components as _,
-        // `up --components mysql:8.4,redis`: kinds from the catalog.
-        ("components", false) => catalog_kinds as _,
-        ("stack", _) => LineContext::stacks as _,
-        _ => return None,
-    };
-    Some(lookup)
 }
 
 #[cfg(test)]
@@ -755,22 +782,13 @@ mod tests {
 
     #[test]
     fn components_come_from_devenv_yaml_in_the_working_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join(SPEC_FILE),
-            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
-             spec:\n  components: [{kind: mysql}, {kind: redis, name: cache}]\n",
-        )
-        .unwrap();
-        // Any subcommand's `component(s)` argument, however deep, gets the completer; one
-        // whose help mentions the dev pod offers it too.
-        let forward = clap::Arg::new("components").num_args(1..);
+        let dir = shop_dir();
+        // Any subcommand's argument, however deep, completes with what it attaches.
+        let forward = clap::Arg::new("components").num_args(1..).add(components());
+        let logs = clap::Arg::new("component").add(components_or_dev_pod());
         let cli = GlobalArgs::augment_args(clap::Command::new(BINARY)).subcommand(
             clap::Command::new("db")
-                .subcommand(
-                    clap::Command::new("logs")
-                        .arg(clap::Arg::new("component").help("mysql, ... or the dev pod")),
-                )
+                .subcommand(clap::Command::new("logs").arg(logs))
                 .subcommand(clap::Command::new("forward").arg(forward)),
         );
         let found = complete_in(cli.clone(), &words(&["db", "logs", ""]), Some(dir.path()));
@@ -785,34 +803,63 @@ mod tests {
         assert_eq!(values(&found), ["mysql", "cache"]);
     }
 
+    /// A working directory whose devenv.yaml has the stack `shop` with `mysql` and `cache`.
+    fn shop_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(spec::DEFAULT_FILE),
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
+             spec:\n  components: [{kind: mysql}, {kind: redis, name: cache}]\n",
+        )
+        .unwrap();
+        dir
+    }
+
     #[test]
-    fn attaching_completers_keeps_positional_order() {
-        // `shell [component] [-- command...]`: the component must stay the first positional.
-        let cli = GlobalArgs::augment_args(clap::Command::new(BINARY))
-            .subcommand(
-                clap::Command::new("shell")
-                    .arg(clap::Arg::new("component").default_value("dev"))
-                    .arg(clap::Arg::new("command").last(true).num_args(1..)),
-            )
-            .subcommand(clap::Command::new("logs").arg(clap::Arg::new("component")));
-        let line = Arc::new(LineContext::default());
-        let mut cmd = with_completers(cli.clone(), &line);
-        cmd.build();
-        let shell = cmd.find_subcommand("shell").unwrap();
-        let order: Vec<&str> = shell
-            .get_positionals()
-            .map(|a| a.get_id().as_str())
-            .collect();
-        assert_eq!(order, ["component", "command"]);
-        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
-        assert_eq!(names[..2], ["shell", "logs"]);
+    fn every_argument_that_names_a_live_thing_attaches_a_completer() {
+        fn missing(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                let live = ["context", "cluster", "user", "namespace", "stack"].contains(&id)
+                    || (arg.is_positional() && ["component", "components"].contains(&id))
+                    || (id == "components" && arg.get_long().is_some());
+                if live && arg.get::<ArgValueCandidates>().is_none() {
+                    found.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                missing(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        let mut found = Vec::new();
+        missing(&cli, BINARY, &mut found);
+        assert!(found.is_empty(), "no completer: {found:?}");
+    }
+
+    #[test]
+    fn logs_and_shell_reach_the_dev_pod_forward_and_credentials_do_not() {
+        let dir = shop_dir();
+        for (typed, expected) in [
+            (
+                &["shell", ""][..],
+                &["mysql", "cache", spec::DEV_COMPONENT][..],
+            ),
+            (&["logs", ""], &["mysql", "cache", spec::DEV_COMPONENT]),
+            (&["forward", ""], &["mysql", "cache"]),
+            (&["credentials", ""], &["mysql", "cache"]),
+        ] {
+            let found = complete_words(&words(typed), Some(dir.path()));
+            assert_eq!(values(&found), expected, "{typed:?}");
+        }
     }
 
     #[test]
     fn another_stack_is_not_looked_up_in_devenv_yaml() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
-            dir.path().join(SPEC_FILE),
+            dir.path().join(spec::DEFAULT_FILE),
             "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: shop}\n\
              spec:\n  components: [{kind: mysql}]\n",
         )
@@ -822,6 +869,7 @@ mod tests {
             global: None,
             stack: Some(stack.to_owned()),
             cwd: Some(dir.path().to_owned()),
+            ..LineContext::default()
         };
         let names = |found: Vec<CompletionCandidate>| -> Vec<String> {
             found
@@ -839,7 +887,8 @@ mod tests {
             clap::Command::new("up").arg(
                 clap::Arg::new("components")
                     .long("components")
-                    .value_delimiter(','),
+                    .value_delimiter(',')
+                    .add(catalog_kinds()),
             ),
         );
         let redis = catalog::find("redis").expect("redis in the catalog");

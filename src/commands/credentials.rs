@@ -8,14 +8,14 @@ use clap::Args;
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
-use crate::commands::StackArg;
+use crate::commands::{StackArg, completion};
 use crate::error::{Error, Result};
 use crate::output;
 
 #[derive(Debug, Args)]
 pub struct CredentialsArgs {
     /// The database component (mysql, mariadb, postgres, ...)
-    #[arg(value_name = "COMPONENT")]
+    #[arg(value_name = "COMPONENT", add = completion::components())]
     pub component: String,
 
     #[command(flatten)]
@@ -28,14 +28,14 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
     let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;
     let values = decode(secret.data.unwrap_or_default())?;
     if let Some(text) = output::structured(global.output, &values)? {
-        print!("{text}");
+        output::print(text)?;
         return Ok(());
     }
     let mut table = output::table(["KEY", "VALUE"]);
     for (key, value) in &values {
         table.add_row([key, value]);
     }
-    output::print_table(&table);
+    output::print_table(&table)?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use crate::cluster::{Cluster, prune, within};
 use crate::commands::StackArg;
 use crate::duration::{humanize, parse_duration};
 use crate::error::{Error, Result};
-use crate::{labels, progress, spec, wizard};
+use crate::{labels, output, progress, spec, wizard};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -128,7 +128,7 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
                 ),
                 None => {
                     prune::delete_namespace(&cluster, &name).await?;
-                    println!("namespace \"{name}\" deleted");
+                    output::print(format!("namespace \"{name}\" deleted\n"))?;
                     removed_namespaces.push(name);
                 }
             }
@@ -142,15 +142,15 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         args.timeout,
     )
     .await?;
-    println!(
-        "stack \"{}\" deleted ({deleted} objects{})",
+    output::print(format!(
+        "stack \"{}\" deleted ({deleted} objects{})\n",
         target.name,
         if args.purge {
             String::new()
         } else {
             "; data volumes and credential Secrets kept, --purge deletes them".to_owned()
         }
-    );
+    ))?;
     Ok(())
 }
 

@@ -141,7 +141,7 @@ pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
     // What `forward` listens on when the ports are free: the Service ports.
     let local = |_: &str, port: u16| Some(SocketAddr::new(LOCAL_ADDRESS, port));
     let vars = localenv::resolve(&environment.vars, &environment.endpoints, local, &secrets);
-    print!("{}", render(global.output, &vars)?);
+    output::print(render(global.output, &vars)?)?;
     hint(&environment, &vars);
     Ok(())
 }

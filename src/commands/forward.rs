@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::{Cluster, within};
-use crate::commands::StackArg;
+use crate::commands::{StackArg, completion};
 use crate::duration::humanize;
 use crate::error::{Action, Error, Result};
 use crate::forward::clients::client_command;
@@ -31,7 +31,7 @@ use crate::{labels, output};
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
     /// Components to forward (mysql, redis, ...), as labelled on the stack's Services
-    #[arg(value_name = "COMPONENT")]
+    #[arg(value_name = "COMPONENT", add = completion::components())]
     pub components: Vec<String>,
 
     /// Fix a local port: COMPONENT=PORT, or COMPONENT:SERVICE_PORT=PORT for one port of a
@@ -340,9 +340,9 @@ async fn resolve(
 fn report(format: OutputFormat, mappings: &[Mapping]) -> Result<()> {
     let report = ForwardReport { mappings };
     if let Some(text) = output::structured(format, &report)? {
-        print!("{text}");
+        output::print(text)?;
     } else {
-        output::print_table(&render_table(mappings));
+        output::print_table(&render_table(mappings))?;
     }
     warn_without_pods(mappings);
     Ok(())

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::compose::{self, Options};
 use crate::error::{Error, Result};
-use crate::spec;
+use crate::{output, spec};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -79,7 +79,7 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
     }
     let yaml = conversion.spec.to_yaml();
     if !write {
-        print!("{yaml}");
+        output::print(yaml)?;
         return Ok(());
     }
     std::fs::write(&args.file, yaml)

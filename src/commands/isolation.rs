@@ -83,9 +83,9 @@ pub async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()> {
         reasons,
     };
     if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
+        output::print(text)?;
     } else {
-        print!("{}", render(&report));
+        output::print(render(&report))?;
     }
     if report.enforced {
         return Ok(());

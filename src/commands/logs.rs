@@ -13,14 +13,15 @@ use tokio::io::AsyncWriteExt;
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::stack;
-use crate::commands::StackArg;
+use crate::commands::{StackArg, completion};
 use crate::duration::parse_duration;
 use crate::error::{Action, Error, Result};
+use crate::output;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The component (mysql, redis, ..., or `dev` for the dev pod)
-    #[arg(value_name = "COMPONENT")]
+    #[arg(value_name = "COMPONENT", add = completion::components_or_dev_pod())]
     pub component: String,
 
     /// Keep streaming new lines
@@ -111,7 +112,7 @@ async fn stream_pod(cluster: &Cluster, pod: &Pod, args: &LogsArgs, prefix: bool)
         stdout
             .write_all(text.as_bytes())
             .await
-            .map_err(|err| Error::Other(format!("cannot write to stdout: {err}")))?;
+            .map_err(output::stdout_failed)?;
     }
     stdout.flush().await.ok();
     Ok(())

@@ -30,7 +30,7 @@ use crate::spec;
 #[derive(Debug, Clone, Default, Args)]
 pub struct StackArg {
     /// The stack (default: the one in ./devenv.yaml, if there is one)
-    #[arg(id = "stack", long = "stack", value_name = "NAME")]
+    #[arg(id = "stack", long = "stack", value_name = "NAME", add = completion::stacks())]
     pub name: Option<String>,
 }
 

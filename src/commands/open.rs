@@ -14,7 +14,7 @@ use crate::commands::forward::{self, PlannedPort, StopSignal};
 use crate::error::{Error, Result};
 use crate::forward::ports::LocalPort;
 use crate::forward::tunnel::Protocol;
-use crate::{render, spec};
+use crate::{output, render, spec};
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {
@@ -94,7 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
         .local_address
         .parse()
         .map_err(|_| Error::Other(format!("bad local address {}", mapping.local_address)))?;
-    println!("{}", url(address));
+    output::print(format!("{}\n", url(address)))?;
     forward::warn_without_pods(&started.mappings);
     eprintln!("Forwarding to the dev pod's web server. Press Ctrl-C to stop.");
     stop.wait().await;

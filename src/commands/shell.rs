@@ -2,23 +2,22 @@
 //! in the dev pod, with a TTY when used from a terminal. Like `kubectl exec`,
 //! the remote command's exit code becomes ours.
 
-use std::io::{IsTerminal, Read};
-use std::process::{Command, Stdio};
+use std::io::{ErrorKind, IsTerminal, Read};
 
 use clap::Args;
+use crossterm::terminal;
 use futures::SinkExt;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{AttachParams, TerminalSize};
 use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::cluster::stack;
-use crate::commands::StackArg;
+use crate::cluster::{exec, stack};
+use crate::commands::{StackArg, completion};
 use crate::error::{Action, Error, Result};
-use crate::spec;
+use crate::{output, spec};
 
 /// What runs when no command is given: bash where the image has it, else sh.
 const LOGIN_SHELL: [&str; 3] = [
@@ -30,7 +29,7 @@ const LOGIN_SHELL: [&str; 3] = [
 #[derive(Debug, Args)]
 pub struct ShellArgs {
     /// The component to enter (default: the dev pod)
-    #[arg(value_name = "COMPONENT", default_value = spec::DEV_COMPONENT)]
+    #[arg(value_name = "COMPONENT", default_value = spec::DEV_COMPONENT, add = completion::components_or_dev_pod())]
     pub component: String,
 
     /// Command to run instead of a shell (after `--`)
@@ -87,13 +86,12 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
             api.exec(&name, command, &params),
         )
         .await?;
-    let _raw_mode = if tty { RawMode::enable() } else { None };
-    if tty
-        && let (Some(mut resize), Some((height, width))) =
-            (attached.terminal_size(), terminal_size())
-    {
-        resize.send(TerminalSize { width, height }).await.ok();
-    }
+    // Raw before anything is read or printed; the guard restores the terminal
+    // on every way out of this function.
+    let raw_mode = if tty { RawMode::enable() } else { None };
+    let resize = attached
+        .terminal_size()
+        .map(|sizes| tokio::spawn(follow_window_size(sizes)));
     if let Some(mut remote_stdin) = attached.stdin() {
         let mut local = stdin_channel();
         tokio::spawn(async move {
@@ -107,10 +105,22 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
         });
     }
     let stdout = attached.stdout().map(|mut remote| {
-        tokio::spawn(async move { tokio::io::copy(&mut remote, &mut tokio::io::stdout()).await })
+        tokio::spawn(async move {
+            let copied = tokio::io::copy(&mut remote, &mut tokio::io::stdout()).await;
+            // A reader that stopped reading ends us, as it ends kubectl exec.
+            if let Err(err) = copied
+                && err.kind() == ErrorKind::BrokenPipe
+            {
+                output::closed_pipe();
+            }
+        })
     });
     let stderr = attached.stderr().map(|mut remote| {
-        tokio::spawn(async move { tokio::io::copy(&mut remote, &mut tokio::io::stderr()).await })
+        tokio::spawn(async move {
+            tokio::io::copy(&mut remote, &mut tokio::io::stderr())
+                .await
+                .ok();
+        })
     });
     let status = attached.take_status().expect("status is taken once");
     for task in [stdout, stderr].into_iter().flatten() {
@@ -118,8 +128,11 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
     }
     let status = status.await;
     tracing::debug!(?status, "remote command finished");
-    drop(_raw_mode);
-    match exit_code(status.as_ref()) {
+    if let Some(resize) = resize {
+        resize.abort();
+    }
+    drop(raw_mode);
+    match exec::exit_code(status.as_ref()) {
         0 => Ok(()),
         code => Err(Error::CommandExit(code)),
     }
@@ -130,32 +143,6 @@ fn is_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// The exit code in the status the API server sends when the command ends:
-/// `Success`, or `NonZeroExitCode` with an `ExitCode` cause; anything else
-/// (an error starting the command) counts as 1.
-pub fn exit_code(status: Option<&Status>) -> i32 {
-    let Some(status) = status else {
-        return 1;
-    };
-    if status.status.as_deref() == Some("Success") {
-        return 0;
-    }
-    let from_cause = status
-        .details
-        .iter()
-        .flat_map(|d| d.causes.iter().flatten())
-        .find(|c| c.reason.as_deref() == Some("ExitCode"))
-        .and_then(|c| c.message.as_deref()?.parse().ok());
-    // Runtimes that only report an error message (kwok among them) end it
-    // with Go's `exit status N`.
-    let from_message = || {
-        let message = status.message.as_deref()?;
-        let (_, code) = message.rsplit_once("exit status ")?;
-        code.trim().parse().ok()
-    };
-    from_cause.or_else(from_message).unwrap_or(1)
 }
 
 /// Local stdin, read on its own thread: a blocked read on tokio's blocking
@@ -179,86 +166,57 @@ fn stdin_channel() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     receiver
 }
 
-/// `(rows, columns)` of the local terminal.
-fn terminal_size() -> Option<(u16, u16)> {
-    let out = Command::new("stty")
-        .arg("size")
-        .stdin(Stdio::inherit())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
-    Some((parts.next()??, parts.next()??))
-}
-
-/// The local terminal in raw mode (keys go to the remote shell as typed),
-/// restored when dropped. Uses `stty`, which every Unix terminal has.
-struct RawMode {
-    saved: String,
-}
+/// The local terminal in raw mode (keys go to the remote shell as typed, and
+/// its output is shown untranslated), restored when dropped.
+struct RawMode;
 
 impl RawMode {
     fn enable() -> Option<Self> {
-        let saved = Command::new("stty")
-            .arg("-g")
-            .stdin(Stdio::inherit())
-            .output()
-            .ok()?;
-        let saved = String::from_utf8(saved.stdout).ok()?.trim().to_owned();
-        let status = Command::new("stty")
-            .args(["raw", "-echo"])
-            .stdin(Stdio::inherit())
-            .status()
-            .ok()?;
-        status.success().then_some(Self { saved })
+        match terminal::enable_raw_mode() {
+            Ok(()) => Some(Self),
+            Err(err) => {
+                tracing::debug!(%err, "cannot switch the terminal to raw mode");
+                None
+            }
+        }
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        Command::new("stty")
-            .arg(&self.saved)
-            .stdin(Stdio::inherit())
-            .status()
-            .ok();
+        terminal::disable_raw_mode().ok();
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
-
-    fn status(status: &str, reason: &str, exit: Option<&str>) -> Status {
-        Status {
-            status: Some(status.into()),
-            reason: Some(reason.into()),
-            details: exit.map(|code| StatusDetails {
-                causes: Some(vec![StatusCause {
-                    reason: Some("ExitCode".into()),
-                    message: Some(code.into()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
+/// Sends the local terminal's size, then a new one whenever the window is
+/// resized (SIGWINCH), as kube's `pod_shell_crossterm` example does.
+#[cfg(unix)]
+async fn follow_window_size(mut sizes: TerminalSizes) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut changes = signal(SignalKind::window_change()).ok();
+    while send_size(&mut sizes).await {
+        let Some(changes) = changes.as_mut() else {
+            return;
+        };
+        if changes.recv().await.is_none() {
+            return;
         }
     }
+}
 
-    #[test]
-    fn exit_codes_come_from_the_status() {
-        assert_eq!(exit_code(Some(&status("Success", "", None))), 0);
-        assert_eq!(
-            exit_code(Some(&status("Failure", "NonZeroExitCode", Some("3")))),
-            3
-        );
-        assert_eq!(
-            exit_code(Some(&status("Failure", "InternalError", None))),
-            1
-        );
-        let mut kwok = status("Failure", "InternalError", None);
-        kwok.message = Some("error executing command [sh -c exit 4]: exit status 4".into());
-        assert_eq!(exit_code(Some(&kwok)), 4);
-        assert_eq!(exit_code(None), 1);
-    }
+/// Windows has no SIGWINCH: the remote terminal keeps the first size.
+#[cfg(not(unix))]
+async fn follow_window_size(mut sizes: TerminalSizes) {
+    send_size(&mut sizes).await;
+}
+
+/// kube's channel for the remote terminal's size (only with a TTY).
+type TerminalSizes = futures::channel::mpsc::Sender<TerminalSize>;
+
+/// False once the size cannot be read or the command has ended.
+async fn send_size(sizes: &mut TerminalSizes) -> bool {
+    let Ok((width, height)) = terminal::size() else {
+        return false;
+    };
+    sizes.send(TerminalSize { width, height }).await.is_ok()
 }

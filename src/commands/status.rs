@@ -34,11 +34,11 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     let unhealthy = components.iter().any(|c| !c.healthy());
     let report = StatusReport { components };
     if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
+        output::print(text)?;
     } else if report.components.is_empty() {
         eprintln!("{}", nothing_found(&scope, stack.as_deref()));
     } else {
-        output::print_table(&render_table(&report.components));
+        output::print_table(&render_table(&report.components))?;
     }
     if args.exit_code && unhealthy {
         return Err(Error::Other("the stack is not healthy".into()));

@@ -13,6 +13,7 @@ use crate::arch::{self, Arch};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::cluster::{apply, preflight, wait};
+use crate::commands::completion;
 use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::render::{self, Credentials, StoragePlan};
@@ -26,7 +27,7 @@ pub struct UpArgs {
     pub file: Option<PathBuf>,
 
     /// Test stack components instead of a file, with optional versions: php,mysql:8.0,redis
-    #[arg(long, value_delimiter = ',', value_name = "KIND[:VERSION]")]
+    #[arg(long, value_delimiter = ',', value_name = "KIND[:VERSION]", add = completion::catalog_kinds())]
     pub components: Vec<String>,
 
     /// Stack name (labels every object; default: devenv)
@@ -135,7 +136,7 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
         endpoints: endpoints(&spec),
     };
     if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
+        output::print(text)?;
     } else {
         let mut table = output::table([
             "COMPONENT",
@@ -160,7 +161,7 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
                 e.local_access.clone(),
             ]);
         }
-        output::print_table(&table);
+        output::print_table(&table)?;
         eprintln!(
             "Stack \"{}\" is ready: dev pod in namespace \"{}\", test stack in \"{}\".",
             spec.name, spec.dev_namespace, spec.test_namespace
@@ -381,14 +382,13 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
         &StoragePlan::uniform(render::StorageMode::Persistent),
     );
     match format {
-        OutputFormat::Yaml => print!(
-            "{}",
+        OutputFormat::Yaml => output::print(
             render::to_yaml_stream(&objects)
-                .map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?
-        ),
+                .map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?,
+        )?,
         OutputFormat::Json => {
             let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
-            print!("{}", output::structured(format, &list)?.unwrap_or_default());
+            output::print(output::structured(format, &list)?.unwrap_or_default())?;
         }
         OutputFormat::Dotenv | OutputFormat::Shell => return Err(output::env_only(format)),
         OutputFormat::Table => {
@@ -400,7 +400,7 @@ fn print_dry_run(format: OutputFormat, spec: &Spec) -> Result<()> {
                     object.name(),
                 ]);
             }
-            output::print_table(&table);
+            output::print_table(&table)?;
         }
     }
     Ok(())

@@ -68,19 +68,18 @@ pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
         server_version,
     };
     if let Some(text) = output::structured(global.output, &report)? {
-        print!("{text}");
-        return Ok(());
+        return output::print(text);
     }
     let client = &report.client_version;
-    println!(
-        "Client Version: v{} (commit {}, {})",
+    let mut text = format!(
+        "Client Version: v{} (commit {}, {})\n",
         client.version, client.commit, client.target
     );
     if let Some(server) = &report.server_version {
-        println!(
-            "Server Version: {} ({})",
+        text += &format!(
+            "Server Version: {} ({})\n",
             server.git_version, server.platform
         );
     }
-    Ok(())
+    output::print(text)
 }

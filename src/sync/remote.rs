@@ -294,7 +294,7 @@ impl Remote {
             });
         };
         Ok(Output {
-            code: crate::commands::shell::exit_code(Some(&status)),
+            code: crate::cluster::exec::exit_code(Some(&status)),
             stdout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
