@@ -663,6 +663,86 @@ fn the_wizard_in_a_real_terminal_writes_devenv_yaml_and_starts_the_stack() {
     assert_eq!(stack.resource_versions(), versions);
 }
 
+/// `shell` from a terminal: the remote terminal gets the window's size and
+/// follows a resize (SIGWINCH), and the local terminal leaves raw mode after.
+#[test]
+fn shell_in_a_terminal_follows_the_window_size_and_restores_the_terminal() {
+    let stack = Stack::new("lc-tty");
+    let spec = stack.write_spec("    - kind: redis\n");
+    stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
+    let dir = stack.dir.path();
+    let [first, second, before, after] =
+        ["first", "second", "before", "after"].map(|name| dir.join(name));
+    // kwok runs the command on this machine, so it can leave its answers in files here.
+    // The first size arrives just after the command starts, hence the pause.
+    let remote = dir.join("remote.sh");
+    std::fs::write(
+        &remote,
+        format!(
+            "sleep 1\nstty size > '{first}'\n\
+             while [ \"$(stty size)\" = \"$(cat '{first}')\" ]; do sleep 0.1; done\n\
+             stty size > '{second}'\n",
+            first = first.display(),
+            second = second.display(),
+        ),
+    )
+    .unwrap();
+    let script = dir.join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nstty -g > '{}'\nKUBECONFIG='{}' '{}' shell --stack {} -- sh '{}'\n\
+             stty -g > '{}'\nsleep 60\n",
+            before.display(),
+            std::env::var("KUBECONFIG").unwrap(),
+            devenv_bin().display(),
+            stack.name,
+            remote.display(),
+            after.display(),
+        ),
+    )
+    .unwrap();
+    let socket = stack.name.clone();
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .status()
+            .unwrap()
+    };
+    let wait_for = |path: &Path| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() || std::fs::read_to_string(path).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "no {}", path.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(path).unwrap()
+    };
+    let script = script.to_str().unwrap();
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tty",
+        "-x",
+        "91",
+        "-y",
+        "27",
+        "sh",
+        script,
+    ]);
+    assert!(started.success());
+    let first_size = wait_for(&first);
+    assert!(tmux(&["resize-window", "-t", "tty", "-x", "100", "-y", "30"]).success());
+    let second_size = wait_for(&second);
+    let restored = wait_for(&after);
+    let cooked = wait_for(&before);
+    tmux(&["kill-server"]);
+    assert_eq!(first_size.trim(), "27 91");
+    assert_eq!(second_size.trim(), "30 100");
+    assert_eq!(restored, cooked, "the terminal is left in raw mode");
+}
+
 /// Sets a pod's status the way a kubelet would, through the status subresource.
 fn patch_pod_status(namespace: &str, pod: &str, status: &str) {
     kubectl_ok(&[
