@@ -1,7 +1,55 @@
-//! What the API server reports when a command run with `pods/exec` ends
-//! (`shell`, and `sync`'s remote side).
+//! Commands in a pod's container (`shell`, `sync`'s remote side) and its
+//! logs (`logs`), and what the API server reports when a command ends.
 
+use futures::AsyncBufRead;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{AttachParams, AttachedProcess, LogParams};
+
+use super::{Cluster, Scope};
+use crate::error::{Action, Result};
+
+/// Starts `command` in the pod; the streams `params` asks for are attached.
+pub async fn exec<I, T>(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &str,
+    command: I,
+    params: &AttachParams,
+) -> Result<AttachedProcess>
+where
+    I: IntoIterator<Item = T> + std::fmt::Debug,
+    T: Into<String>,
+{
+    let api = cluster.api::<Pod>(&Scope::Namespace(namespace.to_owned()));
+    cluster
+        .call(
+            Action::new("create", "pods/exec")
+                .named(pod)
+                .in_namespace(Some(namespace)),
+            api.exec(pod, command, params),
+        )
+        .await
+}
+
+/// The pod's log as a stream of bytes. Opening it is bounded by the
+/// request timeout; reading it is not, on a streaming client.
+pub async fn log_stream(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &str,
+    params: &LogParams,
+) -> Result<impl AsyncBufRead + use<>> {
+    let api = cluster.api::<Pod>(&Scope::Namespace(namespace.to_owned()));
+    cluster
+        .call(
+            Action::new("get", "pods/log")
+                .named(pod)
+                .in_namespace(Some(namespace)),
+            api.log_stream(pod, params),
+        )
+        .await
+}
 
 /// The exit code in the status the API server sends when the command ends:
 /// `Success`, or `NonZeroExitCode` with an `ExitCode` cause; anything else

@@ -26,12 +26,12 @@ use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use clap_complete::{Shell, generate};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::ResourceExt;
 use kube::api::ListParams;
-use kube::{Api, ResourceExt};
 
 use crate::cli::{Cli, GlobalArgs};
 use crate::cluster::{Cluster, Scope, load_kubeconfig};
-use crate::error::{Action, Error, Result};
+use crate::error::{Error, Result};
 use crate::{catalog, labels, output, spec};
 
 #[derive(Debug, Args)]
@@ -422,10 +422,10 @@ impl LineContext {
 
     fn namespaces(&self) -> Vec<CompletionCandidate> {
         self.with_cluster(|cluster| async move {
-            let api: Api<Namespace> = Api::all(cluster.client.clone());
+            let api = cluster.api::<Namespace>(&Scope::All);
             let list = match cluster
                 .call(
-                    Action::new("list", "namespaces"),
+                    cluster.action::<Namespace>("list", &Scope::All),
                     api.list_metadata(&ListParams::default()),
                 )
                 .await

@@ -7,14 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::cluster::{Cluster, Scope};
 use crate::commands::StackArg;
 use crate::commands::forward::{self, ComponentService};
-use crate::error::{Action, Error, Result};
+use crate::error::{Error, Result};
 use crate::localenv::{self, Endpoint, LocalVar, PodVar, Source};
 use crate::{labels, output, spec};
 
@@ -96,14 +96,13 @@ impl DevEnvironment {
                 Source::Literal(_) => None,
             })
             .collect();
-        let api: Api<Secret> = Api::namespaced(cluster.client.clone(), &self.namespace);
+        let scope = Scope::Namespace(self.namespace.clone());
+        let api = cluster.api::<Secret>(&scope);
         let mut values = BTreeMap::new();
         for name in names {
             let secret = cluster
                 .call(
-                    Action::new("get", "secrets")
-                        .named(name)
-                        .in_namespace(Some(&self.namespace)),
+                    cluster.action::<Secret>("get", &scope).named(name),
                     api.get(name),
                 )
                 .await?;

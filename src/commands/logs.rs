@@ -6,16 +6,16 @@ use std::time::Duration;
 use clap::Args;
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::LogParams;
-use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::cluster::stack;
+use crate::cluster::{exec, stack};
 use crate::commands::{StackArg, completion};
 use crate::duration::parse_duration;
-use crate::error::{Action, Error, Result};
+use crate::error::{Error, Result};
 use crate::output;
 
 #[derive(Debug, Args)]
@@ -86,16 +86,8 @@ async fn stream_pod(cluster: &Cluster, pod: &Pod, args: &LogsArgs, prefix: bool)
         tail_lines: args.tail,
         ..Default::default()
     };
-    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
-    let action = || {
-        Action::new("get", "pods/log")
-            .named(&name)
-            .in_namespace(Some(&namespace))
-    };
     // Opening is bounded by --request-timeout; reading the stream is not.
-    let stream = cluster
-        .call(action(), api.log_stream(&name, &params))
-        .await?;
+    let stream = exec::log_stream(cluster, &namespace, &name, &params).await?;
     let mut lines = stream.lines();
     let mut stdout = tokio::io::stdout();
     while let Some(line) = lines

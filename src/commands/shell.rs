@@ -8,15 +8,15 @@ use clap::Args;
 use crossterm::terminal;
 use futures::SinkExt;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{AttachParams, TerminalSize};
-use kube::{Api, ResourceExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::cluster::{exec, stack};
 use crate::commands::{StackArg, completion};
-use crate::error::{Action, Error, Result};
+use crate::error::{Error, Result};
 use crate::{output, spec};
 
 /// What runs when no command is given: bash where the image has it, else sh.
@@ -77,15 +77,7 @@ pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
     let namespace = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let streaming = cluster.streaming()?;
-    let api: Api<Pod> = Api::namespaced(streaming.client.clone(), &namespace);
-    let mut attached = streaming
-        .call(
-            Action::new("create", "pods/exec")
-                .named(&name)
-                .in_namespace(Some(&namespace)),
-            api.exec(&name, command, &params),
-        )
-        .await?;
+    let mut attached = exec::exec(&streaming, &namespace, &name, command, &params).await?;
     // Raw before anything is read or printed; the guard restores the terminal
     // on every way out of this function.
     let raw_mode = if tty { RawMode::enable() } else { None };

@@ -13,14 +13,11 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::cluster::Cluster;
-use crate::error::Action;
+use crate::cluster::{Cluster, exec};
 use crate::sync::SyncError;
 use crate::sync::manifest::Manifest;
 
@@ -242,17 +239,15 @@ impl Remote {
             .stdin(stdin.is_some())
             .stdout(true)
             .stderr(true);
-        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), &target.namespace);
-        let mut attached = self
-            .cluster
-            .call(
-                Action::new("create", "pods/exec")
-                    .named(&target.name)
-                    .in_namespace(Some(&target.namespace)),
-                api.exec(&target.name, command, &params),
-            )
-            .await
-            .map_err(|err| SyncError::Api(Box::new(err)))?;
+        let mut attached = exec::exec(
+            &self.cluster,
+            &target.namespace,
+            &target.name,
+            command,
+            &params,
+        )
+        .await
+        .map_err(|err| SyncError::Api(Box::new(err)))?;
         let writer = attached.stdin();
         let send = async move {
             let (Some(mut writer), Some(mut stream)) = (writer, stdin) else {
@@ -294,7 +289,7 @@ impl Remote {
             });
         };
         Ok(Output {
-            code: crate::cluster::exec::exit_code(Some(&status)),
+            code: exec::exit_code(Some(&status)),
             stdout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })

@@ -17,8 +17,8 @@ use kube::runtime::{WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
-use crate::cluster::Cluster;
 use crate::cluster::stack;
+use crate::cluster::{Cluster, Scope};
 use crate::error::{Error, Result};
 use crate::forward::pods::is_ready;
 use crate::sync::manifest::Manifest;
@@ -58,7 +58,7 @@ pub async fn run(cluster: &Cluster, options: Options) -> Result<()> {
         spec::DEV_COMPONENT
     );
     let streaming = cluster.streaming()?;
-    let api: Api<Pod> = Api::namespaced(streaming.client.clone(), &namespace);
+    let api = streaming.api::<Pod>(&Scope::Namespace(namespace.clone()));
     let mut pods = follow(api, selector);
     // Watching starts before the first scan, so nothing saved during the
     // upload is missed.
