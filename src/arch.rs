@@ -15,7 +15,7 @@ pub struct Arch {
 
 /// What a stack can be pinned to: the architectures the catalog's images are
 /// published for.
-pub const TARGETS: [&str; 2] = ["amd64", "arm64"];
+pub(crate) const TARGETS: [&str; 2] = ["amd64", "arm64"];
 
 impl Arch {
     pub fn amd64() -> Self {
@@ -112,7 +112,7 @@ impl Serialize for Arch {
 }
 
 /// Parses a comma-separated `--arch` list, dropping duplicates.
-pub fn parse_list(items: &[String]) -> Result<Vec<Arch>, String> {
+pub(crate) fn parse_list(items: &[String]) -> Result<Vec<Arch>, String> {
     let mut arches = Vec::new();
     for item in items.iter().flat_map(|i| i.split(',')) {
         if item.trim().is_empty() {

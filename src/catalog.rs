@@ -115,16 +115,6 @@ impl Entry {
         format!("{}:{}", self.image, self.tag.replace("{version}", version))
     }
 
-    /// True for components whose data lives on a volume (rendered as StatefulSets).
-    pub fn keeps_data(&self) -> bool {
-        self.data.is_some()
-    }
-
-    /// True for components the dev pod reaches as `DB_*`.
-    pub fn is_database(&self) -> bool {
-        self.dev_env.contains_key("DB_HOST")
-    }
-
     /// The dev image for PHP `version` (`ghcr.io/kubectl-devenv/php-dev:8.3`), for the php kind.
     pub fn dev_image_for(&self, version: &str) -> Option<String> {
         let dev = self.dev.as_ref()?;
@@ -265,8 +255,8 @@ mod tests {
         let dev = php.dev.as_ref().unwrap();
         // The dev image keeps the base image's account (Alpine's www-data).
         assert_eq!((dev.user, dev.group), (php.user, php.group));
-        assert!(mysql.is_database() && mysql.keeps_data());
-        assert!(!find("memcached").unwrap().keeps_data());
+        assert!(mysql.data.is_some() && mysql.dev_env.contains_key("DB_HOST"));
+        assert!(find("memcached").unwrap().data.is_none());
         assert_eq!(
             env_source("{host}:{port}", "mysql", 3306),
             EnvSource::Literal("mysql:3306".into())

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parses kubectl's duration syntax: `0`, `5` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration \"{text}\" (examples: 30s, 2m, 1m30s, 500ms)");
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
@@ -38,7 +38,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `30s`, `2m`, `1m30s`: the way kubectl prints durations.
-pub fn humanize(duration: Duration) -> String {
+pub(crate) fn humanize(duration: Duration) -> String {
     let secs = duration.as_secs();
     if duration.subsec_millis() != 0 && secs < 10 {
         return format!("{}ms", duration.as_millis());

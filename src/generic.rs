@@ -18,15 +18,15 @@ use crate::catalog::{Quantities, Resources};
 use crate::spec::unlocated;
 
 /// The `kind:` of a generic component.
-pub const KIND: &str = "generic";
+pub(crate) const KIND: &str = "generic";
 /// UID and GID a generic component runs as unless it sets `runAsUser`:
 /// non-root, as every pod of the stack, and the first ordinary account of
 /// most base images.
-pub const DEFAULT_USER: i64 = 1000;
+pub(crate) const DEFAULT_USER: i64 = 1000;
 /// Size of a generic component's data volume unless `storage.size` says otherwise.
-pub const DEFAULT_SIZE: &str = "1Gi";
+pub(crate) const DEFAULT_SIZE: &str = "1Gi";
 /// ConfigMaps hold at most 1 MiB; a mounted file must fit in one.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 1 << 20;
 
 /// Everything a generic component sets that a catalog entry would otherwise supply.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,7 @@ pub struct MountedFile {
 
 /// Requests and limits of a generic component unless `resources` says
 /// otherwise: as much as the catalog gives a small database.
-pub fn default_resources() -> Resources {
+pub(crate) fn default_resources() -> Resources {
     let quantities = |cpu: &str, memory: &str| Quantities {
         cpu: cpu.to_owned(),
         memory: memory.to_owned(),
@@ -183,7 +183,7 @@ pub(crate) struct FileGeneric {
 impl FileGeneric {
     /// Where the first generic-only field was given, and its key, for the
     /// error a catalog component gets when it sets one.
-    pub fn first_set(&self) -> Option<(Location, &'static str)> {
+    pub(crate) fn first_set(&self) -> Option<(Location, &'static str)> {
         [
             self.ports.as_ref().map(|s| (s.referenced, "ports")),
             self.env.as_ref().map(|s| (s.referenced, "env")),
@@ -434,7 +434,7 @@ fn validate_readiness(
 
 /// `90s`, `1m30s`, `2h`, `500ms` -> whole seconds, rounded up (probes count
 /// in seconds), at least 1.
-pub fn duration_seconds(text: &str) -> Option<i32> {
+pub(crate) fn duration_seconds(text: &str) -> Option<i32> {
     let nanos = duration_nanos(text)?;
     let seconds = nanos.div_ceil(1_000_000_000).max(1);
     i32::try_from(seconds).ok()
@@ -442,7 +442,7 @@ pub fn duration_seconds(text: &str) -> Option<i32> {
 
 /// Go's duration syntax, as Compose reads it: a sequence of number+unit
 /// (`ns`, `us`, `ms`, `s`, `m`, `h`), e.g. `1m30s`; no sign.
-pub fn duration_nanos(text: &str) -> Option<u64> {
+pub(crate) fn duration_nanos(text: &str) -> Option<u64> {
     let mut rest = text.trim();
     if rest.is_empty() {
         return None;
@@ -473,7 +473,7 @@ pub fn duration_nanos(text: &str) -> Option<u64> {
 }
 
 /// Why `name` cannot name a container port (IANA_SVC_NAME), if it cannot.
-pub fn port_name_problem(name: &str) -> Option<&'static str> {
+pub(crate) fn port_name_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() || name.len() > 15 {
         return Some("use 1 to 15 characters");
     }
@@ -579,7 +579,7 @@ pub(crate) fn files_to_file(files: &[MountedFile]) -> Option<Spanned<Vec<FileMou
 // ---- rendering -------------------------------------------------------------
 
 /// The name of the ConfigMap holding a component's (or the dev pod's) files.
-pub fn files_config_map_name(component: &str) -> String {
+pub(crate) fn files_config_map_name(component: &str) -> String {
     format!("{component}-files")
 }
 
@@ -601,7 +601,7 @@ fn file_key(index: usize, path: &str) -> String {
 }
 
 /// The ConfigMap data for `files`, or `None` when there are none.
-pub fn files_data(files: &[MountedFile]) -> Option<BTreeMap<String, String>> {
+pub(crate) fn files_data(files: &[MountedFile]) -> Option<BTreeMap<String, String>> {
     (!files.is_empty()).then(|| {
         files
             .iter()
@@ -613,7 +613,7 @@ pub fn files_data(files: &[MountedFile]) -> Option<BTreeMap<String, String>> {
 
 /// Mounts each file from the ConfigMap with `subPath`, so the rest of its
 /// directory stays the image's.
-pub fn mount_files(
+pub(crate) fn mount_files(
     pod: &mut k8s_openapi::api::core::v1::PodSpec,
     owner: &str,
     files: &[MountedFile],
@@ -658,7 +658,7 @@ pub fn mount_files(
 /// network namespace allows it, and containerd before 2.0 leaves it at 1024.
 /// It is a safe sysctl that Pod Security `restricted` admits; lowered only
 /// as far as the lowest port. `None` when every port is 1024 or above.
-pub fn unprivileged_ports(generic: &Generic) -> Option<Sysctl> {
+pub(crate) fn unprivileged_ports(generic: &Generic) -> Option<Sysctl> {
     let lowest = generic.ports.iter().map(|p| p.port).min()?;
     (lowest < 1024).then(|| Sysctl {
         name: "net.ipv4.ip_unprivileged_port_start".to_owned(),
@@ -668,7 +668,7 @@ pub fn unprivileged_ports(generic: &Generic) -> Option<Sysctl> {
 
 /// Fills in what the generic component sets on a container that already has
 /// the stack's security context, user and resources.
-pub fn shape_container(container: &mut Container, generic: &Generic, env: Vec<EnvVar>) {
+pub(crate) fn shape_container(container: &mut Container, generic: &Generic, env: Vec<EnvVar>) {
     container.ports = (!generic.ports.is_empty()).then(|| {
         generic
             .ports
@@ -745,7 +745,7 @@ fn startup_probe(readiness: &Readiness) -> Option<Probe> {
 }
 
 /// The ConfigMap for `files` of `owner` (a component, or the dev pod).
-pub fn config_map(
+pub(crate) fn config_map(
     metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     files: &[MountedFile],
 ) -> Option<ConfigMap> {

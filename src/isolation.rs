@@ -16,7 +16,7 @@ use crate::render::{self, ROLE};
 /// The probe pods' account: `nobody`, which every image can run as.
 const PROBE_USER: i64 = 65534;
 /// Marks the probe namespace and pods (beside the managed-by label).
-pub const PROBE_ROLE: &str = "isolation-probe";
+pub(crate) const PROBE_ROLE: &str = "isolation-probe";
 /// A leaked probe pod ends by itself after this long.
 const PROBE_DEADLINE_SECONDS: i64 = 300;
 
@@ -37,7 +37,7 @@ wait"#;
 /// One test-stack Service port, probed from both sides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Target {
+pub(crate) struct Target {
     pub service: String,
     /// ClusterIP:port.
     pub address: String,
@@ -47,7 +47,7 @@ pub struct Target {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Reach {
+pub(crate) enum Reach {
     Open,
     Blocked,
     /// The probe printed nothing for it.
@@ -55,7 +55,7 @@ pub enum Reach {
 }
 
 impl Reach {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reach::Open => "open",
             Reach::Blocked => "blocked",
@@ -66,7 +66,7 @@ impl Reach {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IsolationReport {
+pub(crate) struct IsolationReport {
     pub stack: String,
     pub dev_namespace: String,
     pub test_namespace: String,
@@ -82,7 +82,7 @@ pub struct IsolationReport {
 }
 
 /// The result of one probe pod's line `probe 10.96.0.12:3306 rc=1`.
-pub fn parse_probe_output(text: &str) -> BTreeMap<String, Reach> {
+pub(crate) fn parse_probe_output(text: &str) -> BTreeMap<String, Reach> {
     text.lines()
         .filter_map(|line| {
             let rest = line.trim().strip_prefix("probe ")?;
@@ -100,7 +100,7 @@ pub fn parse_probe_output(text: &str) -> BTreeMap<String, Reach> {
 
 /// Enforced when every Service the dev namespace reaches is blocked from
 /// outside; a Service that answers nobody proves nothing either way.
-pub fn verdict(targets: &[Target]) -> Result<bool> {
+pub(crate) fn verdict(targets: &[Target]) -> Result<bool> {
     let answering: Vec<&Target> = targets
         .iter()
         .filter(|t| t.from_dev_namespace == Reach::Open)
@@ -117,12 +117,12 @@ pub fn verdict(targets: &[Target]) -> Result<bool> {
 
 /// Where the probes run: the dev pod's node selector and tolerations.
 #[derive(Debug, Clone, Default)]
-pub struct Placement {
+pub(crate) struct Placement {
     pub node_selector: Option<BTreeMap<String, String>>,
     pub tolerations: Option<Vec<Toleration>>,
 }
 
-pub fn probe_labels() -> BTreeMap<String, String> {
+pub(crate) fn probe_labels() -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
         (ROLE.to_owned(), PROBE_ROLE.to_owned()),
@@ -132,7 +132,7 @@ pub fn probe_labels() -> BTreeMap<String, String> {
 /// A probe pod that passes Pod Security `restricted` anywhere: non-root,
 /// no capabilities, no privilege escalation, RuntimeDefault seccomp, a
 /// read-only root, small limits, and a deadline after which it ends itself.
-pub fn probe_pod(
+pub(crate) fn probe_pod(
     namespace: &str,
     name: &str,
     image: &str,
@@ -186,7 +186,7 @@ pub fn probe_pod(
 
 /// What the kube-system DaemonSets and kubelet versions say about policy
 /// enforcement (pure, for the tests).
-pub fn cni_reasons(daemonsets: &[String], kubelet_versions: &[String]) -> Vec<String> {
+pub(crate) fn cni_reasons(daemonsets: &[String], kubelet_versions: &[String]) -> Vec<String> {
     let has = |name: &str| daemonsets.iter().any(|d| d.contains(name));
     let enforcer = [
         "calico",

@@ -3,30 +3,29 @@
 //! The binary is a thin shell over [`run`]; everything that can be tested
 //! without a cluster (rendering, parsing, validation) is pure and lives here.
 
-pub mod arch;
+pub(crate) mod arch;
 pub mod catalog;
 pub mod cli;
-pub mod cluster;
-pub mod commands;
+pub(crate) mod cluster;
+pub(crate) mod commands;
 pub mod compose;
-pub mod duration;
-pub mod error;
-pub mod forward;
-pub mod generic;
-pub mod isolation;
-pub mod labels;
-pub mod localenv;
-pub mod output;
-pub mod progress;
-pub mod registry;
+pub(crate) mod duration;
+pub(crate) mod error;
+pub(crate) mod forward;
+pub(crate) mod generic;
+pub(crate) mod isolation;
+pub(crate) mod labels;
+pub(crate) mod localenv;
+pub(crate) mod output;
+pub(crate) mod progress;
+pub(crate) mod registry;
 pub mod render;
 pub mod spec;
-
-pub mod sync;
-
-pub mod wizard;
+pub(crate) mod sync;
+pub(crate) mod wizard;
 
 use cli::{Cli, Command};
+pub use commands::completion::answer_kubectl_completion;
 pub use error::{Error, Result};
 
 /// Runs one parsed command line.

@@ -15,11 +15,11 @@ use serde::Serialize;
 /// Variables the dev image reads for itself, not for the application.
 const INTERNAL_PREFIX: &str = "DEVENV_";
 /// What a secret value shows as without `--show-secrets`.
-pub const HIDDEN: &str = "<hidden>";
+pub(crate) const HIDDEN: &str = "<hidden>";
 
 /// Where a variable of the dev pod gets its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Literal(String),
     /// A key of a Secret in the dev namespace.
     Secret {
@@ -29,7 +29,7 @@ pub enum Source {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodVar {
+pub(crate) struct PodVar {
     pub name: String,
     pub source: Source,
 }
@@ -37,7 +37,7 @@ pub struct PodVar {
 /// The dev container's variables, in its order. Variables from other
 /// sources (a ConfigMap, the downward API) are returned by name in the
 /// second list: they have no local meaning.
-pub fn pod_vars(env: &[EnvVar]) -> (Vec<PodVar>, Vec<String>) {
+pub(crate) fn pod_vars(env: &[EnvVar]) -> (Vec<PodVar>, Vec<String>) {
     let mut vars = Vec::new();
     let mut skipped = Vec::new();
     for var in env.iter().filter(|v| !v.name.starts_with(INTERNAL_PREFIX)) {
@@ -66,7 +66,7 @@ pub fn pod_vars(env: &[EnvVar]) -> (Vec<PodVar>, Vec<String>) {
 
 /// One component the environment points at, through `host_var` and `port_var`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub component: String,
     /// The Service port the variables name.
     pub port: u16,
@@ -76,7 +76,7 @@ pub struct Endpoint {
 
 /// The `X_HOST` variables whose value is one of `components` (name -> its
 /// Service ports), with their `X_PORT`.
-pub fn endpoints(vars: &[PodVar], components: &BTreeMap<String, Vec<u16>>) -> Vec<Endpoint> {
+pub(crate) fn endpoints(vars: &[PodVar], components: &BTreeMap<String, Vec<u16>>) -> Vec<Endpoint> {
     let literal = |name: &str| {
         vars.iter().find_map(|v| match &v.source {
             Source::Literal(value) if v.name == name => Some(value.as_str()),
@@ -112,7 +112,7 @@ pub fn endpoints(vars: &[PodVar], components: &BTreeMap<String, Vec<u16>>) -> Ve
 
 /// A variable as a local process gets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LocalVar {
+pub(crate) struct LocalVar {
     pub name: String,
     pub value: String,
     /// `secret/key` for a value from a Secret.
@@ -123,7 +123,7 @@ pub struct LocalVar {
 /// Every variable, with endpoints rewritten to `local(component, port)` and
 /// secrets taken from `secrets` ((secret, key) -> value); a secret missing
 /// there shows as [`HIDDEN`].
-pub fn resolve(
+pub(crate) fn resolve(
     vars: &[PodVar],
     endpoints: &[Endpoint],
     local: impl Fn(&str, u16) -> Option<SocketAddr>,
@@ -173,7 +173,7 @@ fn is_plain(value: &str) -> bool {
 /// dotenvy read back unchanged: bare when plain, in single quotes (no escapes,
 /// no interpolation) when that is enough, else in double quotes with `\`,
 /// `"`, `$` and newlines escaped.
-pub fn dotenv_quote(value: &str) -> String {
+pub(crate) fn dotenv_quote(value: &str) -> String {
     if is_plain(value) {
         return value.to_owned();
     }
@@ -197,7 +197,7 @@ pub fn dotenv_quote(value: &str) -> String {
 
 /// A POSIX shell word: bare when plain, else in single quotes, with each `'`
 /// written as `'\''`.
-pub fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     if is_plain(value) {
         return value.to_owned();
     }
@@ -205,21 +205,21 @@ pub fn shell_quote(value: &str) -> String {
 }
 
 /// `NAME=value` lines.
-pub fn dotenv(vars: &[LocalVar]) -> String {
+pub(crate) fn dotenv(vars: &[LocalVar]) -> String {
     vars.iter()
         .map(|v| format!("{}={}\n", v.name, dotenv_quote(&v.value)))
         .collect()
 }
 
 /// `export NAME=value` lines, for `eval "$(kubectl devenv env -o shell)"`.
-pub fn shell(vars: &[LocalVar]) -> String {
+pub(crate) fn shell(vars: &[LocalVar]) -> String {
     vars.iter()
         .map(|v| format!("export {}={}\n", v.name, shell_quote(&v.value)))
         .collect()
 }
 
 /// Name -> value, for `-o json|yaml`.
-pub fn as_map(vars: &[LocalVar]) -> BTreeMap<&str, &str> {
+pub(crate) fn as_map(vars: &[LocalVar]) -> BTreeMap<&str, &str> {
     vars.iter()
         .map(|v| (v.name.as_str(), v.value.as_str()))
         .collect()

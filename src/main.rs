@@ -1,12 +1,11 @@
 use clap::Parser;
 use kubectl_devenv::Error;
 use kubectl_devenv::cli::Cli;
-use kubectl_devenv::commands::completion;
 
 fn main() {
     // kubectl's plugin-completion hook, answered before any runtime starts: a completer that
     // needs the cluster starts one of its own. Kept out of clap so no help or script lists it.
-    if completion::answer_kubectl_completion(std::env::args_os()) {
+    if kubectl_devenv::answer_kubectl_completion(std::env::args_os()) {
         return;
     }
     let cli = Cli::parse();

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 
 /// Serializes `value` as JSON or YAML, or returns `None` for table output so
 /// the caller renders its own table.
-pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Option<String>> {
+pub(crate) fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Option<String>> {
     match format {
         OutputFormat::Table => Ok(None),
         OutputFormat::Dotenv | OutputFormat::Shell => Err(env_only(format)),
@@ -43,7 +43,7 @@ pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<Optio
 }
 
 /// `-o dotenv|shell` given to a command other than `env`, in kubectl's words.
-pub fn env_only(format: OutputFormat) -> Error {
+pub(crate) fn env_only(format: OutputFormat) -> Error {
     let name = match format {
         OutputFormat::Shell => "shell",
         _ => "dotenv",
@@ -54,7 +54,7 @@ pub fn env_only(format: OutputFormat) -> Error {
 }
 
 /// A borderless table with upper-case headers, like `kubectl get`.
-pub fn table(headers: impl Into<Row>) -> Table {
+pub(crate) fn table(headers: impl Into<Row>) -> Table {
     let mut table = Table::new();
     table
         .load_style(NOTHING)
@@ -68,14 +68,14 @@ pub fn table(headers: impl Into<Row>) -> Table {
 }
 
 /// Prints a table without the trailing spaces comfy-table pads the last column with.
-pub fn print_table(table: &Table) -> Result<()> {
+pub(crate) fn print_table(table: &Table) -> Result<()> {
     print(table_text(table))
 }
 
 /// Writes data to stdout, the one way the commands print (`println!` would
 /// panic on a closed pipe). A reader that stopped reading (`| head -1`) ends
 /// the program quietly; see [`stdout_failed`].
-pub fn print(data: impl AsRef<[u8]>) -> Result<()> {
+pub(crate) fn print(data: impl AsRef<[u8]>) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(data.as_ref())
@@ -85,7 +85,7 @@ pub fn print(data: impl AsRef<[u8]>) -> Result<()> {
 
 /// The error for a failed write to stdout; a closed pipe does not return but
 /// ends the program ([`closed_pipe`]).
-pub fn stdout_failed(err: std::io::Error) -> Error {
+pub(crate) fn stdout_failed(err: std::io::Error) -> Error {
     if err.kind() == std::io::ErrorKind::BrokenPipe {
         closed_pipe();
     }
@@ -95,7 +95,7 @@ pub fn stdout_failed(err: std::io::Error) -> Error {
 /// Ends the program because whoever read stdout has gone, as kubectl ends:
 /// its Go runtime dies of SIGPIPE on Unix (the shell sees 141) and exits
 /// quietly elsewhere. No `error:` line, no panic.
-pub fn closed_pipe() -> ! {
+pub(crate) fn closed_pipe() -> ! {
     #[cfg(unix)]
     // SAFETY: Rust ignores SIGPIPE; restoring the default disposition and
     // raising it ends the process here, as a write would in a C program.
@@ -107,7 +107,7 @@ pub fn closed_pipe() -> ! {
 }
 
 /// A table's lines without the trailing spaces comfy-table pads the last column with.
-pub fn table_text(table: &Table) -> String {
+pub(crate) fn table_text(table: &Table) -> String {
     table
         .lines()
         .map(|line| line.trim_end().to_owned() + "\n")
@@ -115,7 +115,7 @@ pub fn table_text(table: &Table) -> String {
 }
 
 /// kubectl's age column: 45s, 3m, 5h, 2d.
-pub fn age(since: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
+pub(crate) fn age(since: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
     let Some(since) = since else {
         return "<unknown>".to_owned();
     };

@@ -21,7 +21,7 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 /// A spinner with a message, for work of unknown length.
-pub fn spinner(message: impl Into<String>) -> ProgressBar {
+pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, target());
     bar.set_style(style("{spinner} {msg}"));
     bar.set_message(message.into());
@@ -30,7 +30,7 @@ pub fn spinner(message: impl Into<String>) -> ProgressBar {
 }
 
 /// A bar over `total` bytes, with rate and elapsed time.
-pub fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
+pub(crate) fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), target());
     bar.set_style(
         style("{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {elapsed}")
@@ -42,7 +42,7 @@ pub fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
 }
 
 /// One line per item (`prefix` padded to `width`), each with its own counts.
-pub fn lines(prefixes: &[String]) -> (MultiProgress, Vec<ProgressBar>) {
+pub(crate) fn lines(prefixes: &[String]) -> (MultiProgress, Vec<ProgressBar>) {
     let multi = MultiProgress::with_draw_target(target());
     let width = prefixes.iter().map(String::len).max().unwrap_or(0);
     let line = style(&format!(

@@ -21,7 +21,7 @@ fn prompt_error(err: dialoguer::Error) -> Error {
 
 /// Asks for the stack, shows it, asks to confirm, and writes `path`.
 /// Flags already given (`--name`, `--arch`, ...) become the defaults.
-pub fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
+pub(crate) fn run(defaults: &Draft, path: &Path) -> Result<Spec> {
     let theme = ColorfulTheme::default();
     eprintln!(
         "No {} here: let's describe the stack (Ctrl-C to quit).",
@@ -204,14 +204,14 @@ fn ask_namespace(
 }
 
 /// Whether prompts can be shown: both the keyboard and the prompt's screen are terminals.
-pub fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// The one rule for commands that change the cluster (`--yes` skips it):
 /// ask on a terminal, and refuse with a usage error where there is none to
 /// ask on, rather than guess. `question` runs only when it will be asked.
-pub fn confirm_or_refuse(doing: &str, question: impl FnOnce() -> String) -> Result<bool> {
+pub(crate) fn confirm_or_refuse(doing: &str, question: impl FnOnce() -> String) -> Result<bool> {
     if !interactive() {
         return Err(Error::Usage(format!(
             "refusing to {doing} without confirmation: there is no terminal to ask; pass --yes"
@@ -221,7 +221,7 @@ pub fn confirm_or_refuse(doing: &str, question: impl FnOnce() -> String) -> Resu
 }
 
 /// A yes/no question on stderr, defaulting to yes.
-pub fn confirm(prompt: &str) -> Result<bool> {
+pub(crate) fn confirm(prompt: &str) -> Result<bool> {
     Confirm::with_theme(&ColorfulTheme::default())
         .with_prompt(prompt)
         .default(true)
@@ -230,7 +230,7 @@ pub fn confirm(prompt: &str) -> Result<bool> {
 }
 
 /// What will be created, for the confirmation prompt.
-pub fn summary(spec: &Spec) -> String {
+pub(crate) fn summary(spec: &Spec) -> String {
     let mut out = format!(
         "Stack \"{}\": dev pod in namespace \"{}\", test stack in \"{}\"{}\n",
         spec.name,

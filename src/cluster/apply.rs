@@ -21,13 +21,13 @@ use crate::labels;
 use crate::render::{Object, RETAIN};
 
 /// The field manager of every object kubectl-devenv applies.
-pub const FIELD_MANAGER: &str = "kubectl-devenv";
+pub(crate) const FIELD_MANAGER: &str = "kubectl-devenv";
 /// Requests in flight at once; enough to apply a stack in one round trip
 /// without tripping API priority and fairness on small clusters.
 const PARALLEL_APPLIES: usize = 16;
 
 /// Applies `objects`: the namespaces, then the rest concurrently.
-pub async fn apply_all(cluster: &Cluster, objects: &[Object]) -> Result<()> {
+pub(crate) async fn apply_all(cluster: &Cluster, objects: &[Object]) -> Result<()> {
     let (namespaces, rest): (Vec<&Object>, Vec<&Object>) = objects
         .iter()
         .partition(|o| matches!(o, Object::Namespace(_)));
@@ -43,7 +43,7 @@ pub async fn apply_all(cluster: &Cluster, objects: &[Object]) -> Result<()> {
 
 /// Applies one object with `force`, so kubectl-devenv stays the owner of
 /// the fields it sets even after someone edited them by hand.
-pub async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
+pub(crate) async fn apply(cluster: &Cluster, object: &Object) -> Result<()> {
     tracing::debug!(kind = object.kind(), name = object.name(), "apply");
     match object {
         Object::Namespace(o) => patch(cluster, o).await,
@@ -84,7 +84,7 @@ where
 /// has (a removed component's workload, Service and alias), so that `up`
 /// converges on the spec. Data volumes and credential Secrets (labelled
 /// `render::RETAIN`) are kept, as `down` keeps them.
-pub async fn prune(
+pub(crate) async fn prune(
     cluster: &Cluster,
     stack: &str,
     namespaces: &[&str],

@@ -36,7 +36,7 @@ pub struct ConnectOptions {
 
 /// A connected client plus what error messages need to know about it.
 #[derive(Clone)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub client: Client,
     /// The API server URL, for messages such as "unable to connect to the server at ...".
     pub server: String,
@@ -52,7 +52,7 @@ pub struct Cluster {
 impl Cluster {
     /// Loads the kubeconfig and builds a client whose every call is bounded by
     /// `--request-timeout`. Makes no request yet.
-    pub async fn connect(args: &ConnectOptions) -> Result<Self> {
+    pub(crate) async fn connect(args: &ConnectOptions) -> Result<Self> {
         let kubeconfig = load_kubeconfig(args.kubeconfig.as_deref())?;
         if let Some(context) = &args.context
             && !kubeconfig.contexts.iter().any(|c| &c.name == context)
@@ -103,7 +103,7 @@ impl Cluster {
 
     /// A second client for long-lived streams (watches, port-forwards, log
     /// follows): connecting stays bounded, but an idle stream is not cut off.
-    pub fn streaming(&self) -> Result<Self> {
+    pub(crate) fn streaming(&self) -> Result<Self> {
         let mut config = self.config.clone();
         config.read_timeout = None;
         config.write_timeout = None;
@@ -112,7 +112,7 @@ impl Cluster {
 
     /// Runs one API call under the request timeout and turns its failure into
     /// a message that names what was being done.
-    pub async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         action: Action,
         call: impl Future<Output = std::result::Result<T, kube::Error>>,
@@ -131,7 +131,7 @@ impl Cluster {
     }
 
     /// Maps a kube error to one of ours, keeping the action for API refusals.
-    pub fn explain(&self, action: Action, err: kube::Error) -> Error {
+    pub(crate) fn explain(&self, action: Action, err: kube::Error) -> Error {
         match err {
             kube::Error::Api(status) => Error::Api { action, status },
             kube::Error::Auth(err) => Error::Credentials(root_cause(&err)),
@@ -158,7 +158,7 @@ impl Cluster {
 
 /// The innermost error of a chain: "Connection refused (os error 111)" rather
 /// than "ServiceError: client error (Connect)".
-pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(source) = current.source() {
         current = source;
@@ -168,7 +168,7 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// kubectl's lookup: `--kubeconfig` alone if given; else every file in
 /// `KUBECONFIG`, merged, first one wins, missing ones skipped; else `~/.kube/config`.
-pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
+pub(crate) fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
     if let Some(path) = explicit {
         return read_kubeconfig(path);
     }
@@ -192,7 +192,7 @@ pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
 }
 
 /// The files kubectl would look at when no `--kubeconfig` is given.
-pub fn kubeconfig_candidates() -> Vec<PathBuf> {
+pub(crate) fn kubeconfig_candidates() -> Vec<PathBuf> {
     match std::env::var_os("KUBECONFIG") {
         Some(list) if !list.is_empty() => std::env::split_paths(&list)
             .filter(|p| !p.as_os_str().is_empty())
@@ -243,7 +243,7 @@ fn one_line(message: &str) -> String {
 
 /// Awaits `future` for at most `limit`, where zero means no bound, as with
 /// kubectl's `--request-timeout=0`. `None` when the time ran out.
-pub async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
     if limit.is_zero() {
         Some(future.await)
     } else {

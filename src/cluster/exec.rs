@@ -10,7 +10,7 @@ use super::{Cluster, Scope};
 use crate::error::{Action, Result};
 
 /// Starts `command` in the pod; the streams `params` asks for are attached.
-pub async fn exec<I, T>(
+pub(crate) async fn exec<I, T>(
     cluster: &Cluster,
     namespace: &str,
     pod: &str,
@@ -34,7 +34,7 @@ where
 
 /// The pod's log as a stream of bytes. Opening it is bounded by the
 /// request timeout; reading it is not, on a streaming client.
-pub async fn log_stream(
+pub(crate) async fn log_stream(
     cluster: &Cluster,
     namespace: &str,
     pod: &str,
@@ -54,7 +54,7 @@ pub async fn log_stream(
 /// The exit code in the status the API server sends when the command ends:
 /// `Success`, or `NonZeroExitCode` with an `ExitCode` cause; anything else
 /// (an error starting the command) counts as 1.
-pub fn exit_code(status: Option<&Status>) -> i32 {
+pub(crate) fn exit_code(status: Option<&Status>) -> i32 {
     let Some(status) = status else {
         return 1;
     };

@@ -3,17 +3,17 @@
 //! Commands translate their flags into calls here and into pure planners;
 //! nothing else in the crate holds a client.
 
-pub mod apply;
+pub(crate) mod apply;
 mod client;
-pub mod exec;
-pub mod nodes;
-pub mod preflight;
-pub mod probe;
-pub mod prune;
+pub(crate) mod exec;
+pub(crate) mod nodes;
+pub(crate) mod preflight;
+pub(crate) mod probe;
+pub(crate) mod prune;
 mod scope;
-pub mod stack;
-pub mod wait;
-pub mod workloads;
+pub(crate) mod stack;
+pub(crate) mod wait;
+pub(crate) mod workloads;
 
-pub use client::*;
-pub use scope::{ResourceScope, Scope};
+pub(crate) use client::*;
+pub(crate) use scope::{ResourceScope, Scope};

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// A node's architecture from the `kubernetes.io/arch` label, else its
 /// nodeInfo, else `unknown`.
-pub fn architecture(node: &Node) -> String {
+pub(crate) fn architecture(node: &Node) -> String {
     node.labels()
         .get("kubernetes.io/arch")
         .cloned()
@@ -27,13 +27,13 @@ pub fn architecture(node: &Node) -> String {
 
 /// Every node. Listing them needs a cluster-wide permission that restricted
 /// users lack, so callers decide whether a refusal is fatal.
-pub async fn list(cluster: &Cluster) -> Result<Vec<Node>> {
+pub(crate) async fn list(cluster: &Cluster) -> Result<Vec<Node>> {
     cluster.list(&Scope::All, "").await
 }
 
 /// The nodes, or `None` when RBAC refuses the list: the checks that need
 /// them then only warn (`warn` says what went unchecked).
-pub async fn list_or_warn(
+pub(crate) async fn list_or_warn(
     cluster: &Cluster,
     warn: impl FnOnce(&Error),
 ) -> Result<Option<Vec<Node>>> {
@@ -48,7 +48,7 @@ pub async fn list_or_warn(
 }
 
 /// Node name → architecture.
-pub async fn architectures(cluster: &Cluster) -> Result<BTreeMap<String, String>> {
+pub(crate) async fn architectures(cluster: &Cluster) -> Result<BTreeMap<String, String>> {
     Ok(list(cluster)
         .await?
         .iter()
@@ -57,7 +57,7 @@ pub async fn architectures(cluster: &Cluster) -> Result<BTreeMap<String, String>
 }
 
 /// Architecture → number of nodes.
-pub async fn architecture_counts(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
+pub(crate) async fn architecture_counts(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
     let mut counts = BTreeMap::new();
     for arch in architectures(cluster).await?.into_values() {
         *counts.entry(arch).or_insert(0) += 1;

@@ -20,7 +20,11 @@ use crate::spec::{self, Spec};
 
 /// Refuses namespaces kubectl-devenv did not create for this stack, and
 /// waits out a namespace still terminating after `down --purge`.
-pub async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration) -> Result<()> {
+pub(crate) async fn check_namespaces(
+    cluster: &Cluster,
+    spec: &Spec,
+    timeout: Duration,
+) -> Result<()> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     let started = std::time::Instant::now();
     for name in spec.namespaces() {
@@ -53,7 +57,7 @@ pub async fn check_namespaces(cluster: &Cluster, spec: &Spec, timeout: Duration)
 
 /// Refuses a target architecture no node has: the pods would never be
 /// scheduled. Without permission to list nodes, only warns.
-pub async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
+pub(crate) async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
     let Some(arch) = &spec.target_arch else {
         return Ok(());
     };
@@ -84,7 +88,7 @@ pub async fn check_target_arch(cluster: &Cluster, spec: &Spec) -> Result<()> {
 /// `dev.codePathNode`, else the only node that can run the dev pod. Among
 /// several, any guess would be wrong on every other node (the pod would hang
 /// in ContainerCreating), so `up` refuses and names them.
-pub async fn pin_code_path(cluster: &Cluster, spec: &Spec) -> Result<Spec> {
+pub(crate) async fn pin_code_path(cluster: &Cluster, spec: &Spec) -> Result<Spec> {
     let mut spec = spec.clone();
     let Some(path) = spec.dev.code_path.clone() else {
         return Ok(spec);
@@ -216,7 +220,7 @@ fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 /// PVCs when the cluster has a default StorageClass, else emptyDir (with a
 /// warning). A StatefulSet that already exists keeps the kind of volume it
 /// was created with: its claim templates cannot be changed.
-pub async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
+pub(crate) async fn storage_plan(cluster: &Cluster, spec: &Spec) -> Result<StoragePlan> {
     let default_mode = match cluster.list::<StorageClass>(&Scope::All, "").await {
         Ok(classes) if classes.iter().any(is_default_class) => render::StorageMode::Persistent,
         Ok(_) => render::StorageMode::Ephemeral,
@@ -292,7 +296,7 @@ fn is_default_class(class: &StorageClass) -> bool {
 
 /// The credentials already in the cluster: the test namespace's Secret, else
 /// its copy in the dev namespace (an interrupted run may have written only one).
-pub async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
+pub(crate) async fn existing_credentials(cluster: &Cluster, spec: &Spec) -> Result<Credentials> {
     let mut found = Credentials::new();
     for component in &spec.components {
         if !component.has_credentials() {

@@ -23,7 +23,7 @@ use crate::render::{NETWORK_POLICY, ROLE};
 use crate::spec;
 
 /// The stack's dev and test namespaces, from their role labels.
-pub async fn stack_namespaces(cluster: &Cluster, name: &str) -> Result<(String, String)> {
+pub(crate) async fn stack_namespaces(cluster: &Cluster, name: &str) -> Result<(String, String)> {
     let namespaces = stack::namespaces(cluster, name).await?;
     let with_role = |role: &str| {
         namespaces
@@ -40,7 +40,7 @@ pub async fn stack_namespaces(cluster: &Cluster, name: &str) -> Result<(String, 
 }
 
 /// `(service, ClusterIP:port)` for every port of the test stack's Services.
-pub async fn stack_services(
+pub(crate) async fn stack_services(
     cluster: &Cluster,
     name: &str,
     namespace: &str,
@@ -69,7 +69,7 @@ pub async fn stack_services(
 
 /// Where the dev pod may run (the stack's placement and targetArch, as
 /// rendered into its template), so the probes land on the same nodes.
-pub async fn dev_placement(cluster: &Cluster, namespace: &str) -> Result<Placement> {
+pub(crate) async fn dev_placement(cluster: &Cluster, namespace: &str) -> Result<Placement> {
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
     let action = Action::new("get", "deployments")
         .named(spec::DEV_COMPONENT)
@@ -88,7 +88,7 @@ pub async fn dev_placement(cluster: &Cluster, namespace: &str) -> Result<Placeme
 }
 
 /// Five random lowercase letters and digits, so that runs never collide.
-pub fn suffix() -> String {
+pub(crate) fn suffix() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 5];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
@@ -98,7 +98,7 @@ pub fn suffix() -> String {
         .collect()
 }
 
-pub struct Probe<'a> {
+pub(crate) struct Probe<'a> {
     pub cluster: &'a Cluster,
     pub stack: &'a str,
     pub image: &'a str,
@@ -109,7 +109,7 @@ pub struct Probe<'a> {
 
 impl Probe<'_> {
     /// Both probes at once: `(outside, dev namespace)`.
-    pub async fn run_both(
+    pub(crate) async fn run_both(
         &self,
         probe_namespace: &str,
         dev_namespace: &str,
@@ -262,7 +262,7 @@ impl Probe<'_> {
 
     /// Deletes the probe pods and the probe namespace without waiting for
     /// them to go; failures are warnings, since the check's result stands.
-    pub async fn clean_up(&self, probe_namespace: &str, dev_namespace: &str) {
+    pub(crate) async fn clean_up(&self, probe_namespace: &str, dev_namespace: &str) {
         let pods: Api<Pod> = Api::namespaced(self.cluster.client.clone(), dev_namespace);
         let now = DeleteParams {
             grace_period_seconds: Some(0),
@@ -316,7 +316,7 @@ fn ignore_not_found(err: Error) -> Result<()> {
 /// Why traffic passed, from what the cluster shows: a missing policy first,
 /// then what is known about the CNI. Every lookup may be forbidden; then the
 /// generic explanation remains.
-pub async fn reasons(cluster: &Cluster, test_namespace: &str) -> Vec<String> {
+pub(crate) async fn reasons(cluster: &Cluster, test_namespace: &str) -> Vec<String> {
     let mut reasons = Vec::new();
     let policies: Api<NetworkPolicy> = Api::namespaced(cluster.client.clone(), test_namespace);
     let action = Action::new("get", "networkpolicies")

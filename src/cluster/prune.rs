@@ -25,7 +25,7 @@ use crate::render::RETAIN;
 /// The stack's namespaces: those labelled as its own, after checking that
 /// none of `named` (the spec's) belongs to someone else; such a namespace is
 /// never touched.
-pub async fn owned_namespaces(
+pub(crate) async fn owned_namespaces(
     cluster: &Cluster,
     stack_name: &str,
     named: &[String],
@@ -44,7 +44,7 @@ pub async fn owned_namespaces(
 
 /// Deletes the stack's objects in one namespace; returns how many. Without
 /// `purge`, data volumes and the Secrets marked [`RETAIN`] stay.
-pub async fn delete_stack_objects(
+pub(crate) async fn delete_stack_objects(
     cluster: &Cluster,
     namespace: &str,
     selector: &str,
@@ -104,7 +104,7 @@ async fn delete_services(cluster: &Cluster, scope: &Scope, selector: &str) -> Re
 }
 
 /// Deletes a namespace (and so whatever is left in it).
-pub async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<()> {
+pub(crate) async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<()> {
     let api = cluster.api::<Namespace>(&Scope::All);
     cluster
         .call(
@@ -119,7 +119,7 @@ pub async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<()> {
 
 /// Something in the namespace that is not the stack's (other than what
 /// Kubernetes puts in every namespace), e.g. `configmap "notes"`.
-pub async fn foreign_object(cluster: &Cluster, namespace: &str) -> Result<Option<String>> {
+pub(crate) async fn foreign_object(cluster: &Cluster, namespace: &str) -> Result<Option<String>> {
     let scope = Scope::Namespace(namespace.to_owned());
     let is_ours = |labels: &BTreeMap<String, String>| {
         labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
@@ -153,18 +153,18 @@ pub async fn foreign_object(cluster: &Cluster, namespace: &str) -> Result<Option
 
 /// What is still going away: the stack's pods in `namespaces` and the
 /// `deleted_namespaces` that have not finished terminating.
-pub struct Leftovers {
+pub(crate) struct Leftovers {
     pub pods: Vec<Pod>,
     pub namespaces: Vec<Namespace>,
 }
 
 impl Leftovers {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pods.is_empty() && self.namespaces.is_empty()
     }
 }
 
-pub async fn leftovers(
+pub(crate) async fn leftovers(
     cluster: &Cluster,
     namespaces: &[String],
     selector: &str,
@@ -191,7 +191,7 @@ pub async fn leftovers(
 
 /// Waits, by watching, until each of `leftovers` is gone; `gone` is told
 /// each one's kind and name. Unbounded: the caller holds the timeout.
-pub async fn await_deleted(
+pub(crate) async fn await_deleted(
     cluster: &Cluster,
     leftovers: &Leftovers,
     mut gone: impl FnMut(&str, &str),

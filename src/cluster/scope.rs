@@ -14,13 +14,13 @@ use crate::error::{Action, Result};
 
 /// One namespace, or every namespace the user may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     Namespace(String),
     All,
 }
 
 impl Scope {
-    pub fn namespace(&self) -> Option<&str> {
+    pub(crate) fn namespace(&self) -> Option<&str> {
         match self {
             Scope::Namespace(namespace) => Some(namespace),
             Scope::All => None,
@@ -30,7 +30,7 @@ impl Scope {
 
 /// How a resource type is reached in a [`Scope`]: cluster-scoped types
 /// (nodes, namespaces, storage classes) ignore it.
-pub trait ResourceScope {
+pub(crate) trait ResourceScope {
     fn api<K>(client: Client, scope: &Scope) -> Api<K>
     where
         K: Resource<Scope = Self>,
@@ -74,7 +74,7 @@ impl ResourceScope for ClusterResourceScope {
 impl Cluster {
     /// `-n` if it was given, else all namespaces: how the commands that find
     /// a stack by its labels look for it.
-    pub fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         match &self.namespace_flag {
             Some(namespace) => Scope::Namespace(namespace.clone()),
             None => Scope::All,
@@ -82,12 +82,12 @@ impl Cluster {
     }
 
     /// The `-n` namespace, else the context's: kubectl's default scope.
-    pub fn default_scope(&self) -> Scope {
+    pub(crate) fn default_scope(&self) -> Scope {
         Scope::Namespace(self.namespace.clone())
     }
 
     /// The `Api` for `K` in `scope`.
-    pub fn api<K>(&self, scope: &Scope) -> Api<K>
+    pub(crate) fn api<K>(&self, scope: &Scope) -> Api<K>
     where
         K: Resource,
         K::Scope: ResourceScope,
@@ -97,7 +97,7 @@ impl Cluster {
     }
 
     /// What an error message says was being done to `K` in `scope`.
-    pub fn action<K>(&self, verb: &'static str, scope: &Scope) -> Action
+    pub(crate) fn action<K>(&self, verb: &'static str, scope: &Scope) -> Action
     where
         K: Resource,
         K::Scope: ResourceScope,
@@ -108,7 +108,7 @@ impl Cluster {
     }
 
     /// Every `K` in `scope` whose labels match `selector` (empty: all).
-    pub async fn list<K>(&self, scope: &Scope, selector: &str) -> Result<Vec<K>>
+    pub(crate) async fn list<K>(&self, scope: &Scope, selector: &str) -> Result<Vec<K>>
     where
         K: Resource + Clone + DeserializeOwned + Debug,
         K::Scope: ResourceScope,
@@ -122,7 +122,7 @@ impl Cluster {
     }
 
     /// [`Cluster::list`] with field selectors or a limit.
-    pub async fn list_with<K>(&self, scope: &Scope, params: &ListParams) -> Result<Vec<K>>
+    pub(crate) async fn list_with<K>(&self, scope: &Scope, params: &ListParams) -> Result<Vec<K>>
     where
         K: Resource + Clone + DeserializeOwned + Debug,
         K::Scope: ResourceScope,

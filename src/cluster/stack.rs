@@ -15,7 +15,7 @@ use crate::{labels, spec};
 
 /// The stack a command means when none is named: the one in `./devenv.yaml`,
 /// if that file exists and is valid.
-pub fn default_stack_name() -> Option<String> {
+pub(crate) fn default_stack_name() -> Option<String> {
     let path = Path::new(spec::DEFAULT_FILE);
     path.exists()
         .then(|| spec::load(path).ok())
@@ -24,14 +24,14 @@ pub fn default_stack_name() -> Option<String> {
 }
 
 /// True when kubectl-devenv created `namespace` for `stack`.
-pub fn owns_namespace(namespace: &Namespace, stack: &str) -> bool {
+pub(crate) fn owns_namespace(namespace: &Namespace, stack: &str) -> bool {
     let labels = namespace.labels();
     labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
         && labels.get(labels::STACK).map(String::as_str) == Some(stack)
 }
 
 /// Why kubectl-devenv must not touch `namespace` on behalf of `stack`, if it must not.
-pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<String> {
+pub(crate) fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<String> {
     if owns_namespace(namespace, stack) {
         return None;
     }
@@ -53,14 +53,14 @@ pub fn foreign_namespace_problem(namespace: &Namespace, stack: &str) -> Option<S
 }
 
 /// The namespaces labelled as `stack`'s (their `render::ROLE` label says `dev` or `test`).
-pub async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>> {
+pub(crate) async fn namespaces(cluster: &Cluster, stack: &str) -> Result<Vec<Namespace>> {
     cluster
         .list(&Scope::All, &labels::stack_selector(stack))
         .await
 }
 
 /// The pods of a component (the dev pod for `spec::DEV_COMPONENT`), sorted by name.
-pub async fn component_pods(
+pub(crate) async fn component_pods(
     cluster: &Cluster,
     stack: Option<&str>,
     component: &str,
@@ -88,7 +88,7 @@ pub async fn component_pods(
 
 /// The dev pod's Deployment of `stack` (of the only stack, when `None`):
 /// what the dev pod's environment is made of.
-pub async fn dev_deployment(cluster: &Cluster, stack: Option<&str>) -> Result<Deployment> {
+pub(crate) async fn dev_deployment(cluster: &Cluster, stack: Option<&str>) -> Result<Deployment> {
     let selector = format!(
         "{},{}={}",
         scope_selector(stack),
@@ -108,7 +108,7 @@ pub async fn dev_deployment(cluster: &Cluster, stack: Option<&str>) -> Result<De
 
 /// The credentials Secret of a database component. `up` keeps identical
 /// copies in the dev and test namespaces; either one will do.
-pub async fn component_secret(
+pub(crate) async fn component_secret(
     cluster: &Cluster,
     stack: Option<&str>,
     component: &str,

@@ -18,7 +18,7 @@ use crate::{labels, output};
 /// One managed workload and where its pods run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ComponentStatus {
+pub(crate) struct ComponentStatus {
     pub stack: String,
     pub namespace: String,
     pub component: String,
@@ -34,14 +34,14 @@ pub struct ComponentStatus {
 }
 
 impl ComponentStatus {
-    pub fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         self.ready >= self.desired
     }
 }
 
 /// Reads the managed workloads, their pods and the nodes' architectures, in
 /// one namespace with `-n` or across the cluster otherwise.
-pub async fn statuses(
+pub(crate) async fn statuses(
     cluster: &Cluster,
     scope: &Scope,
     stack: Option<&str>,
@@ -184,7 +184,10 @@ fn selects(selector: Option<&LabelSelector>, pod: &Pod) -> bool {
 
 /// (image, `Kind namespace/name`) for every container of every workload.
 /// Jobs created by CronJobs and Pods with an owner are covered by their owner.
-pub async fn deployed_images(cluster: &Cluster, scope: &Scope) -> Result<Vec<(String, String)>> {
+pub(crate) async fn deployed_images(
+    cluster: &Cluster,
+    scope: &Scope,
+) -> Result<Vec<(String, String)>> {
     let (deployments, statefulsets, daemonsets, cronjobs, jobs, pods) = tokio::join!(
         cluster.list::<Deployment>(scope, ""),
         cluster.list::<StatefulSet>(scope, ""),

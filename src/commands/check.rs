@@ -90,19 +90,19 @@ impl RegistryArgs {
 
 /// Where the required architectures came from.
 #[derive(Debug, Clone, Serialize)]
-pub struct Required {
+pub(crate) struct Required {
     pub architectures: Vec<Arch>,
     pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub ready: bool,
     pub message: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     pub required: Required,
     /// Architecture → node count; absent when the nodes could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,7 +113,7 @@ pub struct CheckReport {
     pub notes: Vec<String>,
 }
 
-pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     if args.stack.name.is_some() && !args.isolation {
         return Err(Error::Usage(
             "--stack is for --isolation; images are checked from -f FILE or ./devenv.yaml".into(),
@@ -326,7 +326,7 @@ fn required_without_flag(
 }
 
 /// Ready when every image was read and provides every required architecture.
-pub fn verdict(checks: &[ImageCheck], required: &[Arch]) -> Verdict {
+pub(crate) fn verdict(checks: &[ImageCheck], required: &[Arch]) -> Verdict {
     let lacking: Vec<String> = checks
         .iter()
         .filter(|c| !c.missing.is_empty())
@@ -376,7 +376,7 @@ pub fn verdict(checks: &[ImageCheck], required: &[Arch]) -> Verdict {
 }
 
 /// The table, the problems, the nodes and the verdict, as printed for `-o table`.
-pub fn render(report: &CheckReport, with_users: bool) -> String {
+pub(crate) fn render(report: &CheckReport, with_users: bool) -> String {
     let arch_headers: Vec<String> = report
         .required
         .architectures

@@ -68,12 +68,12 @@ Completing the `kubectl-devenv` executable (subcommands and flags only):
   PowerShell ($PROFILE):  kubectl devenv completion powershell | Out-String | Invoke-Expression";
 
 /// Prints a completion script, the shim or the man page.
-pub fn run(args: &CompletionArgs) -> Result<()> {
+pub(crate) fn run(args: &CompletionArgs) -> Result<()> {
     output::print(render(args.target)?)
 }
 
 /// The bytes `kubectl devenv completion <target>` prints.
-pub fn render(target: Target) -> Result<Vec<u8>> {
+pub(crate) fn render(target: Target) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let shell = match target {
         Target::Bash => Shell::Bash,
@@ -171,7 +171,7 @@ const DIRECTIVE_NO_FILE_COMP: u8 = 4;
 const CLUSTER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The first argument that makes the binary answer kubectl's plugin-completion call.
-pub const KUBECTL_COMPLETION_ENTRY: &str = "__complete";
+pub(crate) const KUBECTL_COMPLETION_ENTRY: &str = "__complete";
 
 /// Answers kubectl's plugin-completion call when the arguments are
 /// `__complete WORD...`, and returns whether it did. Never writes to stderr,
@@ -192,13 +192,13 @@ pub fn answer_kubectl_completion(mut argv: impl Iterator<Item = OsString>) -> bo
 
 /// One completion answer: the value, and a one-line description.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub value: String,
     pub help: Option<String>,
 }
 
 /// Completes the last of `words` (the words after `kubectl devenv`).
-pub fn complete_words(words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
+pub(crate) fn complete_words(words: &[OsString], cwd: Option<&Path>) -> Vec<Candidate> {
     complete_in(Cli::command(), words, cwd)
 }
 
@@ -238,7 +238,7 @@ fn prefer_values_over_flags(candidates: Vec<Candidate>, current: &OsStr) -> Vec<
 }
 
 /// kubectl's plugin-completion protocol: `value\thelp` lines, then `:<cobra directive>`.
-pub fn kubectl_protocol(candidates: &[Candidate]) -> String {
+pub(crate) fn kubectl_protocol(candidates: &[Candidate]) -> String {
     let mut out = String::new();
     for candidate in candidates {
         out.push_str(&candidate.value);
@@ -291,42 +291,42 @@ fn live(lookup: fn(&LineContext) -> Vec<CompletionCandidate>) -> ArgValueCandida
 }
 
 /// `--context`: the kubeconfig's contexts, each with its cluster and namespace.
-pub fn contexts() -> ArgValueCandidates {
+pub(crate) fn contexts() -> ArgValueCandidates {
     live(LineContext::contexts)
 }
 
 /// `--cluster`: the kubeconfig's clusters.
-pub fn clusters() -> ArgValueCandidates {
+pub(crate) fn clusters() -> ArgValueCandidates {
     live(LineContext::clusters)
 }
 
 /// `--user`: the kubeconfig's users.
-pub fn users() -> ArgValueCandidates {
+pub(crate) fn users() -> ArgValueCandidates {
     live(LineContext::users)
 }
 
 /// `-n`: the cluster's namespaces.
-pub fn namespaces() -> ArgValueCandidates {
+pub(crate) fn namespaces() -> ArgValueCandidates {
     live(LineContext::namespaces)
 }
 
 /// `--stack`: the stacks deployed in the cluster.
-pub fn stacks() -> ArgValueCandidates {
+pub(crate) fn stacks() -> ArgValueCandidates {
     live(LineContext::stacks)
 }
 
 /// `forward mysql redis`, `credentials mysql`: components behind a Service.
-pub fn components() -> ArgValueCandidates {
+pub(crate) fn components() -> ArgValueCandidates {
     live(LineContext::components)
 }
 
 /// `logs dev`, `shell`: components, and the dev pod.
-pub fn components_or_dev_pod() -> ArgValueCandidates {
+pub(crate) fn components_or_dev_pod() -> ArgValueCandidates {
     live(LineContext::components_and_dev_pod)
 }
 
 /// `up --components mysql:8.4,redis`: kinds from the catalog.
-pub fn catalog_kinds() -> ArgValueCandidates {
+pub(crate) fn catalog_kinds() -> ArgValueCandidates {
     ArgValueCandidates::new(catalog_kind_candidates)
 }
 

@@ -22,7 +22,7 @@ pub struct CredentialsArgs {
     pub stack: StackArg,
 }
 
-pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.resolve()?;
     let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;

@@ -78,7 +78,7 @@ fn target(args: &DownArgs) -> Result<Target> {
     })
 }
 
-pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     if global.namespace.is_some() {
         return Err(Error::Usage(
             "-n/--namespace does not apply to down: it finds a stack's namespaces by its labels; \

@@ -19,7 +19,7 @@ use crate::localenv::{self, Endpoint, LocalVar, PodVar, Source};
 use crate::{labels, output, spec};
 
 /// Where forwards listen, and so where the rewritten variables point.
-pub const LOCAL_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub(crate) const LOCAL_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
@@ -32,7 +32,7 @@ pub struct EnvArgs {
 }
 
 /// The dev pod's environment and the stack components it names.
-pub struct DevEnvironment {
+pub(crate) struct DevEnvironment {
     pub stack: String,
     pub namespace: String,
     pub vars: Vec<PodVar>,
@@ -43,7 +43,7 @@ pub struct DevEnvironment {
 
 impl DevEnvironment {
     /// Reads the dev Deployment of `stack` and the stack's Services.
-    pub async fn read(cluster: &Cluster, stack: Option<&str>) -> Result<Self> {
+    pub(crate) async fn read(cluster: &Cluster, stack: Option<&str>) -> Result<Self> {
         let deployment = stack::dev_deployment(cluster, stack).await?;
         let stack = deployment
             .labels()
@@ -87,7 +87,10 @@ impl DevEnvironment {
     }
 
     /// The values of every Secret key the variables use, read from the dev namespace.
-    pub async fn secrets(&self, cluster: &Cluster) -> Result<BTreeMap<(String, String), String>> {
+    pub(crate) async fn secrets(
+        &self,
+        cluster: &Cluster,
+    ) -> Result<BTreeMap<(String, String), String>> {
         let names: BTreeSet<&str> = self
             .vars
             .iter()
@@ -117,7 +120,7 @@ impl DevEnvironment {
     }
 
     /// The components the variables point at, once each, in order.
-    pub fn endpoint_components(&self) -> Vec<&str> {
+    pub(crate) fn endpoint_components(&self) -> Vec<&str> {
         let mut components: Vec<&str> = Vec::new();
         for endpoint in &self.endpoints {
             if !components.contains(&endpoint.component.as_str()) {
@@ -128,7 +131,7 @@ impl DevEnvironment {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.resolve()?;
     let environment = DevEnvironment::read(&cluster, stack.as_deref()).await?;
@@ -146,7 +149,7 @@ pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
 }
 
 /// The text `-o` asks for; dotenv unless json, yaml or shell.
-pub fn render(format: OutputFormat, vars: &[LocalVar]) -> Result<String> {
+pub(crate) fn render(format: OutputFormat, vars: &[LocalVar]) -> Result<String> {
     Ok(match format {
         OutputFormat::Table | OutputFormat::Dotenv => localenv::dotenv(vars),
         OutputFormat::Shell => localenv::shell(vars),

@@ -58,7 +58,7 @@ pub struct ForwardArgs {
 
 /// A managed Service, reduced to what forwarding needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ComponentService {
+pub(crate) struct ComponentService {
     pub component: String,
     pub stack: String,
     pub namespace: String,
@@ -69,7 +69,7 @@ pub struct ComponentService {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServicePort {
+pub(crate) struct ServicePort {
     pub name: Option<String>,
     pub port: u16,
     pub target: TargetPort,
@@ -77,7 +77,7 @@ pub struct ServicePort {
 
 impl ComponentService {
     /// `None` for a Service without a component label.
-    pub fn from_service(service: &Service) -> Option<Self> {
+    pub(crate) fn from_service(service: &Service) -> Option<Self> {
         let labels = service.labels();
         let component = labels.get(labels::COMPONENT)?.clone();
         let spec = service.spec.as_ref();
@@ -122,7 +122,7 @@ impl ComponentService {
 }
 
 /// The components to forward: those named, plus those named only in `-p`.
-pub fn wanted_components(args: &ForwardArgs) -> Result<Vec<String>> {
+pub(crate) fn wanted_components(args: &ForwardArgs) -> Result<Vec<String>> {
     let mut wanted: Vec<String> = Vec::new();
     let named = args.components.iter();
     let from_ports = args.ports.iter().map(|p| &p.component);
@@ -140,7 +140,7 @@ pub fn wanted_components(args: &ForwardArgs) -> Result<Vec<String>> {
 }
 
 /// Picks the Services to forward. `scope` words where we looked, for messages.
-pub fn select_services(
+pub(crate) fn select_services(
     found: &[ComponentService],
     wanted: &[String],
     all: bool,
@@ -205,14 +205,14 @@ pub fn select_services(
 
 /// One local port to open: which Service port it leads to, and how to pick it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedPort {
+pub(crate) struct PlannedPort {
     pub service: usize,
     pub port: usize,
     pub local: LocalPort,
 }
 
 /// Every TCP port of every chosen Service, with the `-p` choices applied.
-pub fn plan_ports(
+pub(crate) fn plan_ports(
     services: &[ComponentService],
     requests: &[PortRequest],
 ) -> Result<Vec<PlannedPort>> {
@@ -281,7 +281,7 @@ pub fn plan_ports(
 /// One row of the start-up table (and of `-o json|yaml`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Mapping {
+pub(crate) struct Mapping {
     pub component: String,
     pub stack: String,
     pub namespace: String,
@@ -297,7 +297,7 @@ struct ForwardReport<'a> {
     mappings: &'a [Mapping],
 }
 
-pub async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &ForwardArgs) -> Result<()> {
     let wanted = wanted_components(args)?;
     // Listen for Ctrl-C and SIGTERM from the start, so that neither kills
     // the process uncleanly while it is still setting up.
@@ -355,7 +355,7 @@ const DRAIN: Duration = CLOSE_GRACE;
 
 /// Forwards that are serving. `stop` ends them and waits for their
 /// connections to close; dropping this ends them without waiting.
-pub struct Started {
+pub(crate) struct Started {
     /// In plan order.
     pub mappings: Vec<Mapping>,
     tasks: Tasks,
@@ -364,7 +364,7 @@ pub struct Started {
 impl Started {
     /// Closes the listeners, the pod watches and every open connection (each
     /// tells both its sides), waiting at most `DRAIN`.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         if !self.tasks.stop(DRAIN).await {
             tracing::debug!(
                 "connections still open {} after stopping; leaving them",
@@ -381,7 +381,7 @@ impl Drop for Started {
 }
 
 /// Says on stderr which mappings have no Ready pod to go to yet.
-pub fn warn_without_pods(mappings: &[Mapping]) {
+pub(crate) fn warn_without_pods(mappings: &[Mapping]) {
     for mapping in mappings.iter().filter(|m| m.pod.is_none()) {
         eprintln!(
             "{}: no Ready pod behind service {}/{} yet; connections are refused until one is Ready",
@@ -393,7 +393,7 @@ pub fn warn_without_pods(mappings: &[Mapping]) {
 /// Watches the pods behind each planned port, opens the local listeners and
 /// serves them: what `forward`, `run` and `open` share. `moved` hears of an
 /// automatic port that had to step away from its preferred one.
-pub async fn start(
+pub(crate) async fn start(
     cluster: &Cluster,
     services: &[ComponentService],
     plan: &[PlannedPort],
@@ -493,7 +493,7 @@ async fn bind_listeners(
 
 /// The managed Services of `stack` (of every stack when `None`) in the `-n`
 /// namespace or in all, and words for where that looked.
-pub async fn list_services(
+pub(crate) async fn list_services(
     cluster: &Cluster,
     stack: Option<&str>,
 ) -> Result<(Vec<ComponentService>, String)> {
@@ -616,7 +616,7 @@ fn render_table(mappings: &[Mapping]) -> comfy_table::Table {
 }
 
 /// Ctrl-C, and SIGTERM where there is one: both end the forward with exit 0.
-pub struct StopSignal {
+pub(crate) struct StopSignal {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -624,7 +624,7 @@ pub struct StopSignal {
 }
 
 impl StopSignal {
-    pub fn listen() -> Result<Self> {
+    pub(crate) fn listen() -> Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -641,7 +641,7 @@ impl StopSignal {
         Ok(Self {})
     }
 
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.terminate.recv() => {}

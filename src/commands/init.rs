@@ -34,7 +34,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
+pub(crate) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
     let given = args.from_compose.as_deref().unwrap_or(Path::new("."));
     let source = if given.is_dir() {
         compose::find_file(given).map_err(|e| Error::Other(e.to_string()))?

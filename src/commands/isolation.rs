@@ -19,14 +19,14 @@ use crate::isolation::{IsolationReport, PROBE_ROLE, Reach, Target, verdict};
 use crate::{output, spec};
 
 /// What `check --isolation` needs from the command line.
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     pub stack: Option<&'a str>,
     pub file: Option<&'a std::path::Path>,
     pub probe_image: &'a str,
     pub timeout: Duration,
 }
 
-pub async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()> {
     let name = stack_name(options)?;
     let cluster = Cluster::connect(&global.connection()).await?;
     let (dev_namespace, test_namespace) = probe::stack_namespaces(&cluster, &name).await?;
@@ -104,7 +104,7 @@ pub async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()> {
 }
 
 /// The table, the verdict and the reasons, as printed for `-o table`.
-pub fn render(report: &IsolationReport) -> String {
+pub(crate) fn render(report: &IsolationReport) -> String {
     let mut table = output::table(["SERVICE", "ADDRESS", "FROM DEV NAMESPACE", "FROM OUTSIDE"]);
     for t in &report.targets {
         table.add_row([

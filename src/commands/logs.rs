@@ -44,7 +44,7 @@ pub struct LogsArgs {
     pub stack: StackArg,
 }
 
-pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<()> {
     if args.tail.is_some_and(|n| n < 0) {
         return Err(Error::Usage("--tail must be 0 or more".into()));
     }

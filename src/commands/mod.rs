@@ -1,21 +1,21 @@
 //! One module per subcommand.
 
-pub mod check;
-pub mod completion;
-pub mod credentials;
-pub mod down;
-pub mod env;
-pub mod forward;
-pub mod init;
-pub mod isolation;
-pub mod logs;
-pub mod open;
-pub mod run;
-pub mod shell;
-pub mod status;
-pub mod sync;
-pub mod up;
-pub mod version;
+pub(crate) mod check;
+pub(crate) mod completion;
+pub(crate) mod credentials;
+pub(crate) mod down;
+pub(crate) mod env;
+pub(crate) mod forward;
+pub(crate) mod init;
+pub(crate) mod isolation;
+pub(crate) mod logs;
+pub(crate) mod open;
+pub(crate) mod run;
+pub(crate) mod shell;
+pub(crate) mod status;
+pub(crate) mod sync;
+pub(crate) mod up;
+pub(crate) mod version;
 
 use clap::Args;
 

@@ -35,7 +35,7 @@ pub struct OpenArgs {
     pub protocol: Protocol,
 }
 
-pub async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &OpenArgs) -> Result<()> {
     let mut stop = StopSignal::listen()?;
     let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.resolve()?;

@@ -44,7 +44,7 @@ pub struct RunArgs {
     pub protocol: Protocol,
 }
 
-pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
     let Some((program, arguments)) = args.command.split_first() else {
         return Err(Error::Usage(
             "name the command to run after `--`, e.g. `kubectl devenv run -- php artisan migrate`"

@@ -44,7 +44,7 @@ pub struct ShellArgs {
     pub stack: StackArg,
 }
 
-pub async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &ShellArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.resolve()?;
     let pods = stack::component_pods(&cluster, stack.as_deref(), &args.component).await?;

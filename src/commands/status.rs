@@ -26,7 +26,7 @@ struct StatusReport {
     components: Vec<ComponentStatus>,
 }
 
-pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     let cluster = Cluster::connect(&global.connection()).await?;
     let stack = args.stack.resolve()?;
     let scope = cluster.scope();

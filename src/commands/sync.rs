@@ -31,7 +31,7 @@ pub struct SyncArgs {
     pub once: bool,
 }
 
-pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &SyncArgs) -> Result<()> {
     let file = match &args.file {
         Some(file) => Some(file.clone()),
         None => Some(PathBuf::from(spec::DEFAULT_FILE)).filter(|f| f.is_file()),

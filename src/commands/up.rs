@@ -84,7 +84,7 @@ fn target_arch() -> impl TypedValueParser<Value = Arch> {
 /// One row of the final summary.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub component: String,
     pub image: String,
     /// `mysql.test.svc.cluster.local:3306`; empty for the dev pod.
@@ -104,7 +104,7 @@ struct UpReport {
     endpoints: Vec<Endpoint>,
 }
 
-pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
     if global.namespace.is_some() {
         return Err(Error::Usage(
             "-n/--namespace does not apply to up: a stack's namespaces come from devenv.yaml \
@@ -174,7 +174,7 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
 }
 
 /// Without `codePath` the dev pod starts with an empty code directory.
-pub fn sync_hint(spec: &Spec) -> Option<String> {
+pub(crate) fn sync_hint(spec: &Spec) -> Option<String> {
     if spec.dev.code_path.is_some() {
         return None;
     }
@@ -481,7 +481,7 @@ fn split_by_wave(
 }
 
 /// 24 random alphanumerics (about 143 bits), safe in URLs and shell variables.
-pub fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(24);
     while out.len() < 24 {
@@ -498,7 +498,7 @@ pub fn generate_password() -> String {
 }
 
 /// The summary rows: every component, then the dev pod.
-pub fn endpoints(spec: &Spec) -> Vec<Endpoint> {
+pub(crate) fn endpoints(spec: &Spec) -> Vec<Endpoint> {
     let stack_flag = if spec.name == spec::DEFAULT_STACK {
         String::new()
     } else {

@@ -25,7 +25,7 @@ struct VersionReport {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClientVersion {
+pub(crate) struct ClientVersion {
     pub version: &'static str,
     pub commit: &'static str,
     pub target: &'static str,
@@ -39,7 +39,7 @@ struct ServerVersion {
 }
 
 /// This build's version, commit and target triple.
-pub fn client_version() -> ClientVersion {
+pub(crate) fn client_version() -> ClientVersion {
     ClientVersion {
         version: env!("CARGO_PKG_VERSION"),
         commit: env!("DEVENV_GIT_COMMIT"),
@@ -47,7 +47,7 @@ pub fn client_version() -> ClientVersion {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
     let server_version = if args.client {
         None
     } else {

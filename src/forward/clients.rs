@@ -68,7 +68,7 @@ fn url_authority(host: IpAddr, port: u16) -> String {
 
 /// A command that connects to the forward, or `None` when the component is
 /// of no kind we know a client for (PHP-FPM's FastCGI, for one).
-pub fn client_command(
+pub(crate) fn client_command(
     component: &str,
     remote_port: u16,
     address: IpAddr,

@@ -35,7 +35,7 @@ const RETRY_DELAY: Duration = Duration::from_millis(300);
 const NOTICE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One local listener and where its connections go.
-pub struct Forward {
+pub(crate) struct Forward {
     pub component: String,
     pub namespace: String,
     pub service: String,
@@ -76,7 +76,7 @@ struct Opened {
 impl Forward {
     /// Accepts connections, each a task of `tasks`, until the forward stops;
     /// the pod watch ends with it.
-    pub async fn serve(self, tasks: Tasks) {
+    pub(crate) async fn serve(self, tasks: Tasks) {
         let Forward {
             component,
             namespace,

@@ -1,14 +1,14 @@
 //! The parts of `kubectl devenv forward`: local ports and client commands
 //! (pure), the pod watch, and the per-connection port-forward streams.
 
-pub mod clients;
-pub mod listener;
-pub mod notice;
-pub mod pods;
-pub mod ports;
-pub mod spdy;
-pub mod standby;
-pub mod stream;
-pub mod tasks;
-pub mod tunnel;
-pub mod websocket;
+pub(crate) mod clients;
+pub(crate) mod listener;
+pub(crate) mod notice;
+pub(crate) mod pods;
+pub(crate) mod ports;
+pub(crate) mod spdy;
+pub(crate) mod standby;
+pub(crate) mod stream;
+pub(crate) mod tasks;
+pub(crate) mod tunnel;
+pub(crate) mod websocket;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     every: Duration,
     state: Mutex<State>,
 }
@@ -17,7 +17,7 @@ struct State {
 }
 
 impl RateLimit {
-    pub fn new(every: Duration) -> Self {
+    pub(crate) fn new(every: Duration) -> Self {
         Self {
             every,
             state: Mutex::new(State::default()),
@@ -26,7 +26,7 @@ impl RateLimit {
 
     /// `Some(held_back)` when the message should be shown now, with how many
     /// were held back since the last one; `None` to stay quiet.
-    pub fn check(&self, now: Instant) -> Option<u64> {
+    pub(crate) fn check(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let due = state
             .last_shown

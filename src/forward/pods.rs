@@ -20,7 +20,7 @@ use super::tasks::Tasks;
 
 /// The container port a Service port leads to (`targetPort`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetPort {
+pub(crate) enum TargetPort {
     Number(u16),
     /// A named container port, looked up in each pod.
     Name(String),
@@ -28,7 +28,7 @@ pub enum TargetPort {
 
 impl TargetPort {
     /// `targetPort` as the API gives it; absent means the service port itself.
-    pub fn from_service_port(port: u16, target: Option<&IntOrString>) -> Self {
+    pub(crate) fn from_service_port(port: u16, target: Option<&IntOrString>) -> Self {
         match target {
             Some(IntOrString::Int(number)) => u16::try_from(*number)
                 .map(Self::Number)
@@ -42,7 +42,7 @@ impl TargetPort {
     }
 
     /// The port number in this pod, or `None` if the pod has no port of that name.
-    pub fn in_pod(&self, pod: &Pod) -> Option<u16> {
+    pub(crate) fn in_pod(&self, pod: &Pod) -> Option<u16> {
         match self {
             Self::Number(number) => Some(*number),
             Self::Name(name) => pod
@@ -68,7 +68,7 @@ impl std::fmt::Display for TargetPort {
 
 /// One pod a connection can go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodTarget {
+pub(crate) struct PodTarget {
     pub name: String,
     pub uid: String,
     pub port: u16,
@@ -76,7 +76,7 @@ pub struct PodTarget {
 
 /// What the watch knows at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PodSet {
+pub(crate) struct PodSet {
     /// Ready pods, by name, so that picks are predictable.
     pub ready: Vec<PodTarget>,
     /// Every pod that still exists (Ready or not), by UID: a connection
@@ -85,7 +85,10 @@ pub struct PodSet {
 }
 
 impl PodSet {
-    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>, target: &TargetPort) -> Self {
+    pub(crate) fn from_pods<'a>(
+        pods: impl IntoIterator<Item = &'a Pod>,
+        target: &TargetPort,
+    ) -> Self {
         let mut set = Self::default();
         for pod in pods {
             let uid = pod.uid().unwrap_or_default();
@@ -105,21 +108,21 @@ impl PodSet {
     }
 
     /// Spreads connections over the Ready pods in turn.
-    pub fn pick(&self, turn: usize) -> Option<&PodTarget> {
+    pub(crate) fn pick(&self, turn: usize) -> Option<&PodTarget> {
         match self.ready.len() {
             0 => None,
             len => self.ready.get(turn % len),
         }
     }
 
-    pub fn still_exists(&self, uid: &str) -> bool {
+    pub(crate) fn still_exists(&self, uid: &str) -> bool {
         self.existing.contains(uid)
     }
 }
 
 /// Ready per its condition, Running, and not being deleted (a terminating
 /// pod takes no new connections even while it still reports Ready).
-pub fn is_ready(pod: &Pod) -> bool {
+pub(crate) fn is_ready(pod: &Pod) -> bool {
     if pod.metadata.deletion_timestamp.is_some() {
         return false;
     }
@@ -150,7 +153,7 @@ const LONGEST_RETRY: Duration = Duration::from_secs(4);
 
 /// The watch of the pods behind one mapping, as a handle: the watch task
 /// runs until the handle is dropped or the forward stops.
-pub struct PodWatch {
+pub(crate) struct PodWatch {
     pods: watch::Receiver<Arc<PodSet>>,
     first_listing: oneshot::Receiver<Result<(), watcher::Error>>,
     _stop: DropGuard,
@@ -158,7 +161,7 @@ pub struct PodWatch {
 
 impl PodWatch {
     /// Starts watching the pods that `selector` selects.
-    pub fn start(
+    pub(crate) fn start(
         tasks: &Tasks,
         api: Api<Pod>,
         selector: &Selector,
@@ -184,13 +187,13 @@ impl PodWatch {
     }
 
     /// Always holds the latest [`PodSet`].
-    pub fn pods(&self) -> watch::Receiver<Arc<PodSet>> {
+    pub(crate) fn pods(&self) -> watch::Receiver<Arc<PodSet>> {
         self.pods.clone()
     }
 
     /// Whether the first full listing succeeded: a refusal then is fatal,
     /// later errors are retried.
-    pub fn first_listing(&mut self) -> &mut oneshot::Receiver<Result<(), watcher::Error>> {
+    pub(crate) fn first_listing(&mut self) -> &mut oneshot::Receiver<Result<(), watcher::Error>> {
         &mut self.first_listing
     }
 }

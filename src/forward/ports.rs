@@ -51,7 +51,7 @@ impl std::fmt::Display for PortRequest {
 }
 
 /// Parses `COMPONENT=PORT` or `COMPONENT:SERVICE_PORT=PORT` (clap value parser).
-pub fn parse_port_request(text: &str) -> Result<PortRequest, String> {
+pub(crate) fn parse_port_request(text: &str) -> Result<PortRequest, String> {
     let invalid = |why: &str| {
         format!("invalid port mapping \"{text}\": {why} (expected COMPONENT=PORT, e.g. mysql=3307)")
     };
@@ -84,7 +84,7 @@ pub fn parse_port_request(text: &str) -> Result<PortRequest, String> {
 
 /// How to choose the local port of one mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalPort {
+pub(crate) enum LocalPort {
     /// Given with `-p`: this port or a clear error.
     Fixed(u16),
     /// The service port if free, else the next free one.
@@ -94,7 +94,7 @@ pub enum LocalPort {
 }
 
 /// Parses `LO-HI` (clap value parser for `--port-range`).
-pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
     let invalid =
         || format!("invalid port range \"{text}\" (expected FIRST-LAST, e.g. 20000-20100)");
     let (first, last) = text.split_once('-').ok_or_else(invalid)?;
@@ -114,7 +114,7 @@ const NEARBY_PORTS: u16 = 100;
 /// service port (80, 443) continues at 8000 above it (8080, 8443), the
 /// ports developers expect, since binding below 1024 usually needs root.
 /// Ends with 0: any free port.
-pub fn candidate_ports(preferred: u16) -> impl Iterator<Item = u16> {
+pub(crate) fn candidate_ports(preferred: u16) -> impl Iterator<Item = u16> {
     let then_from = if preferred < 1024 {
         preferred + 8000
     } else {
@@ -129,7 +129,7 @@ pub fn candidate_ports(preferred: u16) -> impl Iterator<Item = u16> {
 
 /// Opens the listener of one mapping. An automatic port skips ports that are
 /// taken or need privileges; a fixed one fails with the system's error.
-pub async fn bind(address: IpAddr, port: LocalPort) -> io::Result<TcpListener> {
+pub(crate) async fn bind(address: IpAddr, port: LocalPort) -> io::Result<TcpListener> {
     let candidates: Box<dyn Iterator<Item = u16> + Send> = match port {
         LocalPort::Fixed(port) => return TcpListener::bind(SocketAddr::new(address, port)).await,
         LocalPort::Auto { preferred } => Box::new(candidate_ports(preferred)),

@@ -22,7 +22,7 @@ const MAX_AGE: Duration = Duration::from_secs(20);
 
 /// At most one standby per pod, keyed by pod UID.
 #[derive(Default)]
-pub struct Standbys {
+pub(crate) struct Standbys {
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -35,7 +35,7 @@ struct Slot {
 impl Standbys {
     /// A fresh standby for the pod, if one is ready. Standbys of pods that
     /// are gone are dropped on the way.
-    pub fn take(&self, uid: &str, pods: &PodSet) -> Option<Upgrade> {
+    pub(crate) fn take(&self, uid: &str, pods: &PodSet) -> Option<Upgrade> {
         let mut slots = self.slots.lock().expect("standby lock");
         slots.retain(|uid, _| pods.still_exists(uid));
         let (io, opened) = slots.get_mut(uid)?.ready.take()?;
@@ -45,7 +45,7 @@ impl Standbys {
     /// Upgrades the next standby for the pod in the background (a task of
     /// the forward, dropped when it stops), unless one is ready or on its
     /// way. A failure is left to the next connection, which opens its own.
-    pub fn refill(
+    pub(crate) fn refill(
         self: &Arc<Self>,
         tasks: &Tasks,
         client: &kube::Client,

@@ -14,16 +14,16 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::cluster::root_cause;
 
 /// The connection to the API server once it has switched protocols.
-pub type Upgrade = TokioIo<Upgraded>;
+pub(crate) type Upgrade = TokioIo<Upgraded>;
 
 /// After the local side closes, how long the pod side may still deliver.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a stream could not be opened, in the API server's words when it gave
 /// some.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct OpenError(pub String);
+pub(crate) struct OpenError(pub String);
 
 impl From<kube::Error> for OpenError {
     fn from(err: kube::Error) -> Self {
@@ -36,14 +36,14 @@ impl From<kube::Error> for OpenError {
 
 /// Bytes carried so far, readable while the connection is open.
 #[derive(Debug, Default)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     pub to_pod: AtomicU64,
     pub from_pod: AtomicU64,
 }
 
 /// Why a connection ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     LocalClosed,
     PodClosed,
     /// The pod was deleted; the connection was closed on our side.
@@ -64,7 +64,7 @@ impl std::fmt::Display for End {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PumpError {
+pub(crate) enum PumpError {
     #[error("the pod side reported: {0}")]
     Pod(String),
     #[error("{0}")]
@@ -79,7 +79,7 @@ pub enum PumpError {
 
 /// A SPDY frame that cannot be read, or the connection under it failing.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     #[error("the server speaks SPDY version {0}, expected 3")]
     Version(u16),
     #[error("a {kind} frame of {length} bytes is malformed")]
@@ -92,7 +92,7 @@ pub enum FrameError {
 /// ended, gives the pod side `CLOSE_GRACE` to deliver what is in flight. A
 /// stopping forward waits for neither: an idle connection would hold up
 /// Ctrl-C for the whole grace.
-pub async fn finish(
+pub(crate) async fn finish(
     upstream: impl Future<Output = Result<End, PumpError>>,
     downstream: impl Future<Output = Result<(), PumpError>>,
 ) -> Result<End, PumpError> {
@@ -110,7 +110,7 @@ pub async fn finish(
 }
 
 /// Reads at most `limit` bytes into `buffer`, however much room it has.
-pub async fn read_at_most<R: AsyncRead + Unpin>(
+pub(crate) async fn read_at_most<R: AsyncRead + Unpin>(
     reader: &mut R,
     buffer: &mut BytesMut,
     limit: usize,

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 #[derive(Debug, Clone, Default)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     /// Cancelled when the forward stops. Connections watch it themselves, to
     /// close cleanly; other tasks are dropped where they stand.
     pub stop: CancellationToken,
@@ -18,13 +18,13 @@ pub struct Tasks {
 
 impl Tasks {
     /// Runs `task`, which must end soon after `stop` is cancelled.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.tracker.spawn(task);
     }
 
     /// Runs `task` until it ends or `stop` (this forward's token, or a child
     /// of it) is cancelled.
-    pub fn spawn_until(
+    pub(crate) fn spawn_until(
         &self,
         stop: CancellationToken,
         task: impl Future<Output = ()> + Send + 'static,
@@ -34,7 +34,7 @@ impl Tasks {
 
     /// Stops every task and waits at most `grace` for them to end. `false`
     /// if some were still running then.
-    pub async fn stop(&self, grace: Duration) -> bool {
+    pub(crate) async fn stop(&self, grace: Duration) -> bool {
         self.stop.cancel();
         self.tracker.close();
         tokio::time::timeout(grace, self.tracker.wait())

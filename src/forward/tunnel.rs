@@ -28,14 +28,14 @@ pub enum Protocol {
 }
 
 /// An open port-forward stream to one pod port.
-pub enum Tunnel {
+pub(crate) enum Tunnel {
     Spdy(spdy::Session<Upgrade>),
     Websocket(Box<WebSocketStream<Upgrade>>),
 }
 
 /// Opens the port-forward stream to `port` of `pod`; one per local connection.
 /// A SPDY connection already upgraded for this pod (`warm`) saves the upgrade.
-pub async fn open(
+pub(crate) async fn open(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
@@ -60,7 +60,7 @@ pub async fn open(
 /// Carries bytes both ways until one side ends, `closed` resolves (the pod
 /// was deleted, or the forward is stopping: it says which), or an error
 /// occurs. The local socket always ends with a FIN.
-pub async fn pump(
+pub(crate) async fn pump(
     local: TcpStream,
     tunnel: Tunnel,
     port: u16,

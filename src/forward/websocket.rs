@@ -34,7 +34,7 @@ const FIRST_FRAME: usize = 64 * 1024;
 const LARGEST_FRAME: usize = 1024 * 1024;
 
 /// Opens the port-forward WebSocket to `port` of `pod`.
-pub async fn open(
+pub(crate) async fn open(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
@@ -49,7 +49,7 @@ pub async fn open(
 /// Carries bytes both ways until one side ends, `closed` resolves (the pod
 /// was deleted, or the forward is stopping), or an error occurs. The local
 /// socket always ends with a FIN.
-pub async fn pump(
+pub(crate) async fn pump(
     local: TcpStream,
     pod: WebSocketStream<Upgrade>,
     port: u16,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 /// The parts of config.json that hold credentials.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DockerConfig {
+pub(crate) struct DockerConfig {
     #[serde(default)]
     pub auths: BTreeMap<String, AuthEntry>,
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct DockerConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct AuthEntry {
+pub(crate) struct AuthEntry {
     #[serde(default)]
     pub auth: Option<String>,
     #[serde(default)]
@@ -38,7 +38,7 @@ pub struct AuthEntry {
 
 /// Where the credentials for one registry come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialSource {
+pub(crate) enum CredentialSource {
     None,
     /// `docker-credential-<helper> get`, asked for `server`.
     Helper {
@@ -49,7 +49,7 @@ pub enum CredentialSource {
 }
 
 #[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     Basic {
         username: String,
         password: String,
@@ -71,7 +71,7 @@ impl std::fmt::Debug for Credential {
 }
 
 /// The config file Docker would read.
-pub fn config_path() -> Option<PathBuf> {
+pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }
@@ -79,7 +79,7 @@ pub fn config_path() -> Option<PathBuf> {
 }
 
 /// Reads the config; a missing file means no credentials, a broken one is an error.
-pub fn load_config() -> Result<DockerConfig, String> {
+pub(crate) fn load_config() -> Result<DockerConfig, String> {
     let Some(path) = config_path() else {
         return Ok(DockerConfig::default());
     };
@@ -90,7 +90,7 @@ pub fn load_config() -> Result<DockerConfig, String> {
     }
 }
 
-pub fn parse_config(bytes: &[u8]) -> Result<DockerConfig, String> {
+pub(crate) fn parse_config(bytes: &[u8]) -> Result<DockerConfig, String> {
     serde_json::from_slice(bytes).map_err(|err| format!("invalid docker config: {err}"))
 }
 
@@ -120,7 +120,7 @@ fn same_registry(key: &str, registry: &str) -> bool {
 
 impl DockerConfig {
     /// Where to get credentials for `registry` (as normalized: `docker.io`, `127.0.0.1:5001`).
-    pub fn source_for(&self, registry: &str) -> Result<CredentialSource, String> {
+    pub(crate) fn source_for(&self, registry: &str) -> Result<CredentialSource, String> {
         let server = if is_docker_hub(registry) {
             DOCKER_HUB_SERVER.to_owned()
         } else {
@@ -200,7 +200,7 @@ struct HelperAnswer {
 }
 
 /// Turns a helper's stdout into a credential; the user name `<token>` marks an identity token.
-pub fn parse_helper_answer(stdout: &[u8]) -> Result<Credential, String> {
+pub(crate) fn parse_helper_answer(stdout: &[u8]) -> Result<Credential, String> {
     let answer: HelperAnswer = serde_json::from_slice(stdout)
         .map_err(|err| format!("unreadable answer from the credential helper: {err}"))?;
     if answer.username == "<token>" {
@@ -220,7 +220,7 @@ fn helper_has_nothing(stderr_or_stdout: &str) -> bool {
 
 /// Runs `docker-credential-<helper> get` with the server on stdin, bounded by `timeout`.
 /// `Ok(None)` when the helper holds nothing for this server.
-pub async fn run_helper(
+pub(crate) async fn run_helper(
     helper: &str,
     server: &str,
     timeout: Duration,
@@ -266,7 +266,7 @@ pub async fn run_helper(
 
 /// The credential as oci-client takes it; an identity token cannot be used and
 /// reads as anonymous (the caller warns).
-pub fn to_registry_auth(credential: Option<&Credential>) -> RegistryAuth {
+pub(crate) fn to_registry_auth(credential: Option<&Credential>) -> RegistryAuth {
     match credential {
         Some(Credential::Basic { username, password }) => {
             RegistryAuth::Basic(username.clone(), password.clone())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::platform::Platform;
 
 /// `$XDG_CACHE_HOME/kubectl-devenv/platforms`, else `~/.cache/kubectl-devenv/platforms`.
-pub fn default_dir() -> Option<PathBuf> {
+pub(crate) fn default_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -23,12 +23,12 @@ fn file_name(digest: &str) -> Option<String> {
 }
 
 #[derive(Debug, Clone)]
-pub struct PlatformCache {
+pub(crate) struct PlatformCache {
     dir: Option<PathBuf>,
 }
 
 impl PlatformCache {
-    pub fn new(dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(dir: Option<PathBuf>) -> Self {
         Self { dir }
     }
 
@@ -37,20 +37,20 @@ impl PlatformCache {
     }
 
     /// Whether any entry exists: with none, a HEAD for the digest cannot save a GET.
-    pub fn has_entries(&self) -> bool {
+    pub(crate) fn has_entries(&self) -> bool {
         let Some(dir) = &self.dir else {
             return false;
         };
         std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
     }
 
-    pub fn get(&self, digest: &str) -> Option<Vec<Platform>> {
+    pub(crate) fn get(&self, digest: &str) -> Option<Vec<Platform>> {
         let bytes = std::fs::read(self.path(digest)?).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Best effort: a cache that cannot be written only costs a GET next time.
-    pub fn put(&self, digest: &str, platforms: &[Platform]) {
+    pub(crate) fn put(&self, digest: &str, platforms: &[Platform]) {
         let Some(path) = self.path(digest) else {
             return;
         };

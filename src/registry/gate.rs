@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// What the images must provide, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "mode")]
-pub enum ArchRequirement {
+pub(crate) enum ArchRequirement {
     /// Every listed architecture: the stack is pinned to them (`--arch`,
     /// `targetArch:` in devenv.yaml).
     Every { arches: Vec<Arch>, source: String },
@@ -26,7 +26,7 @@ pub enum ArchRequirement {
 }
 
 impl ArchRequirement {
-    pub fn arches(&self) -> &[Arch] {
+    pub(crate) fn arches(&self) -> &[Arch] {
         match self {
             ArchRequirement::Every { arches, .. } | ArchRequirement::AnyOf { arches, .. } => arches,
         }
@@ -35,7 +35,7 @@ impl ArchRequirement {
 
 /// An image the gate refuses, with what it has and what could replace it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub image: String,
     pub platforms: Vec<String>,
     pub missing: Vec<Arch>,
@@ -43,7 +43,7 @@ pub struct Refusal {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct GateReport {
+pub(crate) struct GateReport {
     pub requirement: Option<ArchRequirement>,
     pub checks: Vec<ImageCheck>,
     pub refused: Vec<Refusal>,
@@ -54,7 +54,7 @@ pub struct GateReport {
 
 impl GateReport {
     /// The one-line refusal `up` fails with, if any image is refused.
-    pub fn refusal_error(&self) -> Option<Error> {
+    pub(crate) fn refusal_error(&self) -> Option<Error> {
         if self.refused.is_empty() {
             return None;
         }
@@ -92,7 +92,7 @@ fn describe_refusal(refusal: &Refusal) -> String {
 }
 
 /// Judges the checked images against the requirement (pure: no I/O).
-pub fn judge(checks: Vec<ImageCheck>, requirement: &ArchRequirement) -> GateReport {
+pub(crate) fn judge(checks: Vec<ImageCheck>, requirement: &ArchRequirement) -> GateReport {
     let mut refused = Vec::new();
     let mut warnings = Vec::new();
     for check in &checks {
@@ -143,7 +143,7 @@ pub fn judge(checks: Vec<ImageCheck>, requirement: &ArchRequirement) -> GateRepo
 }
 
 /// Multi-arch replacements for images known to lack arm64.
-pub fn suggestions(image: &str) -> Vec<String> {
+pub(crate) fn suggestions(image: &str) -> Vec<String> {
     let Ok(reference) = normalize(image) else {
         return Vec::new();
     };
@@ -160,14 +160,14 @@ pub fn suggestions(image: &str) -> Vec<String> {
 }
 
 /// Node architecture names as [`Arch`]es, dropping what is not an architecture (`unknown`).
-pub fn arches_of(counts: &BTreeMap<String, usize>) -> Vec<Arch> {
+pub(crate) fn arches_of(counts: &BTreeMap<String, usize>) -> Vec<Arch> {
     let names: Vec<String> = counts.keys().cloned().collect();
     names.iter().filter_map(|n| Arch::parse(n).ok()).collect()
 }
 
 /// What `up` requires: the target architectures if the stack has any, else
 /// one of the nodes' architectures. `None` when neither is known.
-pub async fn requirement_for_up(
+pub(crate) async fn requirement_for_up(
     cluster: &Cluster,
     target: &[Arch],
     notes: &mut Vec<String>,
@@ -200,7 +200,7 @@ pub async fn requirement_for_up(
 /// `--skip-arch-check`): prints warnings to stderr and fails with a one-line
 /// refusal. `target` is the stack's target architectures (`--arch`,
 /// `targetArch:` in devenv.yaml), possibly empty.
-pub async fn run(
+pub(crate) async fn run(
     cluster: &Cluster,
     images: &[String],
     target: &[Arch],
@@ -230,7 +230,7 @@ pub async fn run(
 }
 
 /// Checks the images and judges them: the gate without any cluster access.
-pub async fn check(
+pub(crate) async fn check(
     images: &[String],
     requirement: &ArchRequirement,
     options: &RegistryOptions,

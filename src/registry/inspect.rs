@@ -61,7 +61,7 @@ struct Inspector {
 
 /// Checks every image, at most `options.concurrency` at a time, in input
 /// order. One image's failure never stops the others.
-pub async fn inspect_all(
+pub(crate) async fn inspect_all(
     images: &[String],
     options: &RegistryOptions,
 ) -> Vec<(String, Result<ImageInfo, ImageError>)> {
@@ -223,7 +223,7 @@ impl Inspector {
                 self.oci()
                     .auth(reference, auth, RegistryOperation::Pull)
                     .await
-                    .map_err(|err| target.from_oci(err))
+                    .map_err(|err| target.oci_failure(err))
             })
             .await?
         };
@@ -329,12 +329,14 @@ impl Inspector {
         let response = builder
             .send()
             .await
-            .map_err(|err| request.target.from_transport(&err))?;
+            .map_err(|err| request.target.transport_failure(&err))?;
         let status = response.status().as_u16();
         if status != 200 {
-            return Err(request
-                .target
-                .from_status(status, response.headers(), Timestamp::now()));
+            return Err(request.target.status_failure(
+                status,
+                response.headers(),
+                Timestamp::now(),
+            ));
         }
         Ok(response)
     }
@@ -347,7 +349,7 @@ impl Inspector {
         let body = response
             .bytes()
             .await
-            .map_err(|err| request.target.from_transport(&err))?;
+            .map_err(|err| request.target.transport_failure(&err))?;
         Ok(Fetched {
             body,
             digest,

@@ -2,13 +2,13 @@
 //! whether that covers the architectures the cluster (or the user) requires.
 //! Used by `kubectl devenv check` and by the pre-deploy gate in `up`.
 
-pub mod auth;
-pub mod cache;
-pub mod gate;
+pub(crate) mod auth;
+pub(crate) mod cache;
+pub(crate) mod gate;
 mod inspect;
-pub mod platform;
-pub mod problem;
-pub mod reference;
+pub(crate) mod platform;
+pub(crate) mod problem;
+pub(crate) mod reference;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::arch::Arch;
 
-pub use inspect::inspect_all;
-pub use platform::Platform;
-pub use problem::{ImageError, Problem};
+pub(crate) use inspect::inspect_all;
+pub(crate) use platform::Platform;
+pub(crate) use problem::{ImageError, Problem};
 
 /// How long a registry may take to answer one request, unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -48,7 +48,7 @@ impl Default for RegistryOptions {
 
 /// What the registry says about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
+pub(crate) struct ImageInfo {
     /// The normalized reference (`docker.io/library/mysql:5.7`).
     pub reference: String,
     pub digest: String,
@@ -59,7 +59,7 @@ pub struct ImageInfo {
 /// One image judged against the required architectures.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ImageCheck {
+pub(crate) struct ImageCheck {
     /// As written in the spec, flag or workload.
     pub image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +80,7 @@ pub struct ImageCheck {
 }
 
 impl ImageCheck {
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         image: String,
         result: &Result<ImageInfo, ImageError>,
         required: &[Arch],
@@ -128,7 +128,7 @@ impl ImageCheck {
     }
 
     /// Whether the image runs on `arch`; `None` when it could not be checked.
-    pub fn runs_on(&self, arch: &Arch) -> Option<bool> {
+    pub(crate) fn runs_on(&self, arch: &Arch) -> Option<bool> {
         if self.error.is_some() {
             return None;
         }
@@ -137,7 +137,7 @@ impl ImageCheck {
 }
 
 /// Checks `images` against `required`, in input order.
-pub async fn check_images(
+pub(crate) async fn check_images(
     images: &[String],
     required: &[Arch],
     options: &RegistryOptions,

@@ -58,7 +58,7 @@ fn arm_level(variant: &str) -> Option<u8> {
 
 /// What a manifest tells about platforms, before any further request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestKind {
+pub(crate) enum ManifestKind {
     /// An OCI index or Docker manifest list: the platforms are listed, minus attestations.
     Index(Vec<Platform>),
     /// A single image: the platform is in its config blob.
@@ -66,7 +66,7 @@ pub enum ManifestKind {
 }
 
 /// The manifest formats `inspect` asks for (its Accept header).
-pub const MEDIA_TYPES: [&str; 4] = [
+pub(crate) const MEDIA_TYPES: [&str; 4] = [
     manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
     manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
     manifest::OCI_IMAGE_MEDIA_TYPE,
@@ -76,7 +76,7 @@ pub const MEDIA_TYPES: [&str; 4] = [
 /// Reads an index, a manifest list or an image manifest, with oci-client's
 /// types (Docker's v2 formats have the same shape). Entries without a
 /// platform and attestation entries are skipped.
-pub fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
+pub(crate) fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
     match serde_json::from_slice::<OciManifest>(body) {
         Ok(OciManifest::ImageIndex(index)) => {
             let mut platforms: Vec<Platform> = index
@@ -110,7 +110,7 @@ pub fn parse_manifest(body: &[u8]) -> Result<ManifestKind, String> {
 }
 
 /// The platform recorded in an image config blob (`os`, `architecture`, `variant`).
-pub fn parse_config(body: &[u8]) -> Result<Platform, String> {
+pub(crate) fn parse_config(body: &[u8]) -> Result<Platform, String> {
     serde_json::from_slice(body).map_err(|err| format!("unreadable image config: {err}"))
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::reference::login_command;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImageError {
+pub(crate) enum ImageError {
     #[error("{0}")]
     InvalidReference(String),
 
@@ -93,7 +93,7 @@ fn describe_limit(limit: &str) -> String {
 
 impl ImageError {
     /// A stable, machine-readable name for `-o json`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ImageError::InvalidReference(_) => "invalidReference",
             ImageError::NotFound { .. } => "notFound",
@@ -107,7 +107,7 @@ impl ImageError {
 
 /// The problem as `-o json|yaml` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub kind: &'static str,
     pub message: String,
 }
@@ -123,7 +123,7 @@ impl From<&ImageError> for Problem {
 
 /// An attempt's failure: retried on 429, 5xx and timeouts, final otherwise.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     Final(ImageError),
     Retry {
         error: ImageError,
@@ -134,7 +134,7 @@ pub enum Failure {
 
 /// What the request was about, to word its failure.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub registry: String,
     pub repository: String,
     /// `tag "5.7"` or `manifest sha256:...`, for "not found".
@@ -167,7 +167,12 @@ impl Target {
     }
 
     /// Classifies an HTTP answer that was not 200 (our own HEAD requests).
-    pub fn from_status(&self, status: u16, headers: &HeaderMap, now: Timestamp) -> Failure {
+    pub(crate) fn status_failure(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        now: Timestamp,
+    ) -> Failure {
         match status {
             404 => Failure::Final(self.not_found()),
             401 | 403 => Failure::Final(self.unauthorized()),
@@ -183,7 +188,7 @@ impl Target {
         }
     }
 
-    pub fn rate_limited(&self, headers: &HeaderMap, now: Timestamp) -> ImageError {
+    pub(crate) fn rate_limited(&self, headers: &HeaderMap, now: Timestamp) -> ImageError {
         ImageError::RateLimited {
             registry: self.registry.clone(),
             reset: rate_limit_reset(headers, now),
@@ -192,7 +197,7 @@ impl Target {
     }
 
     /// A failure of a reqwest request made by us.
-    pub fn from_transport(&self, err: &reqwest::Error) -> Failure {
+    pub(crate) fn transport_failure(&self, err: &reqwest::Error) -> Failure {
         let cause = crate::cluster::root_cause(err);
         let error = ImageError::Unreachable {
             registry: self.registry.clone(),
@@ -207,9 +212,9 @@ impl Target {
     }
 
     /// Classifies an oci-client error (manifest GET, blob GET, token handshake).
-    pub fn from_oci(&self, err: OciDistributionError) -> Failure {
+    pub(crate) fn oci_failure(&self, err: OciDistributionError) -> Failure {
         match err {
-            OciDistributionError::RequestError(err) => self.from_transport(&err),
+            OciDistributionError::RequestError(err) => self.transport_failure(&err),
             OciDistributionError::UnauthorizedError { .. }
             | OciDistributionError::AuthenticationFailure(_) => Failure::Final(self.unauthorized()),
             OciDistributionError::RegistryError { envelope, .. } => {
@@ -249,7 +254,7 @@ impl Target {
                 }
             }
             OciDistributionError::ServerError { code, message, .. } => {
-                let mut failure = self.from_status(code, &HeaderMap::new(), Timestamp::now());
+                let mut failure = self.status_failure(code, &HeaderMap::new(), Timestamp::now());
                 if let Failure::Final(ImageError::Registry { message: m, .. })
                 | Failure::Retry {
                     error: ImageError::Registry { message: m, .. },
@@ -281,7 +286,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-pub fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     let value = header(headers, "retry-after")?;
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -295,7 +300,7 @@ pub fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
 
 /// When the rate limit resets: `Retry-After`, else `RateLimit-Reset` /
 /// `X-RateLimit-Reset` (seconds from now, or a Unix time when that large).
-pub fn rate_limit_reset(headers: &HeaderMap, now: Timestamp) -> Option<Timestamp> {
+pub(crate) fn rate_limit_reset(headers: &HeaderMap, now: Timestamp) -> Option<Timestamp> {
     if let Some(wait) = retry_after(headers, now) {
         return now.checked_add(SignedDuration::try_from(wait).ok()?).ok();
     }
@@ -393,29 +398,29 @@ mod tests {
         let t = target(None);
         let h = HeaderMap::new();
         assert!(matches!(
-            t.from_status(404, &h, now()),
+            t.status_failure(404, &h, now()),
             Failure::Final(ImageError::NotFound { .. })
         ));
         assert!(matches!(
-            t.from_status(401, &h, now()),
+            t.status_failure(401, &h, now()),
             Failure::Final(ImageError::Unauthorized { .. })
         ));
         assert!(matches!(
-            t.from_status(429, &h, now()),
+            t.status_failure(429, &h, now()),
             Failure::Retry {
                 error: ImageError::RateLimited { .. },
                 ..
             }
         ));
         assert!(matches!(
-            t.from_status(503, &h, now()),
+            t.status_failure(503, &h, now()),
             Failure::Retry {
                 error: ImageError::Registry { .. },
                 ..
             }
         ));
         assert!(matches!(
-            t.from_status(418, &h, now()),
+            t.status_failure(418, &h, now()),
             Failure::Final(ImageError::Registry { .. })
         ));
     }
@@ -437,25 +442,25 @@ mod tests {
     fn registry_error_codes_map_to_reasons() {
         let t = target(None);
         assert!(matches!(
-            t.from_oci(envelope(OciErrorCode::ManifestUnknown)),
+            t.oci_failure(envelope(OciErrorCode::ManifestUnknown)),
             Failure::Final(ImageError::NotFound { .. })
         ));
         assert!(matches!(
-            t.from_oci(envelope(OciErrorCode::NameUnknown)),
+            t.oci_failure(envelope(OciErrorCode::NameUnknown)),
             Failure::Final(ImageError::NotFound { .. })
         ));
         assert!(matches!(
-            t.from_oci(envelope(OciErrorCode::Denied)),
+            t.oci_failure(envelope(OciErrorCode::Denied)),
             Failure::Final(ImageError::Unauthorized { .. })
         ));
         assert!(matches!(
-            t.from_oci(envelope(OciErrorCode::Toomanyrequests)),
+            t.oci_failure(envelope(OciErrorCode::Toomanyrequests)),
             Failure::Retry {
                 error: ImageError::RateLimited { .. },
                 ..
             }
         ));
-        let Failure::Final(other) = t.from_oci(envelope(OciErrorCode::Unsupported)) else {
+        let Failure::Final(other) = t.oci_failure(envelope(OciErrorCode::Unsupported)) else {
             panic!("unsupported is final")
         };
         assert_eq!(
@@ -467,7 +472,7 @@ mod tests {
             url: String::new(),
             message: "bad gateway\n<html>".into(),
         };
-        let Failure::Retry { error, .. } = t.from_oci(server) else {
+        let Failure::Retry { error, .. } = t.oci_failure(server) else {
             panic!("5xx is retried")
         };
         assert_eq!(
@@ -478,7 +483,7 @@ mod tests {
 
     #[test]
     fn unauthorized_says_how_to_log_in() {
-        let Failure::Final(anonymous) = target(None).from_status(401, &HeaderMap::new(), now())
+        let Failure::Final(anonymous) = target(None).status_failure(401, &HeaderMap::new(), now())
         else {
             panic!("401 is final")
         };
@@ -487,7 +492,7 @@ mod tests {
             "unauthorized: 127.0.0.1:5001 refused anonymous access to private/app (it is private, or it does not exist); run `docker login 127.0.0.1:5001`"
         );
         let Failure::Final(refused) =
-            target(Some("/tmp/d/config.json")).from_status(401, &HeaderMap::new(), now())
+            target(Some("/tmp/d/config.json")).status_failure(401, &HeaderMap::new(), now())
         else {
             panic!("401 is final")
         };

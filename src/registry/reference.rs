@@ -11,7 +11,7 @@ const DOCKER_HUB: &str = "docker.io";
 
 /// Parses and normalizes an image reference. Registry hosts are lower-cased:
 /// DNS names are case-insensitive.
-pub fn normalize(image: &str) -> Result<Reference, String> {
+pub(crate) fn normalize(image: &str) -> Result<Reference, String> {
     let text = image.trim();
     let invalid = |why: String| format!("invalid image reference \"{text}\": {why}");
     if text.is_empty() {
@@ -174,7 +174,7 @@ fn host_of(registry: &str) -> &str {
 
 /// Loopback registries are the only ones spoken to over plain HTTP without
 /// `--insecure-registry`: traffic to them never leaves the machine.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = host_of(registry);
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -183,7 +183,7 @@ pub fn is_loopback(registry: &str) -> bool {
 }
 
 /// Whether to use plain HTTP for this registry.
-pub fn plain_http(registry: &str, insecure: &[String]) -> bool {
+pub(crate) fn plain_http(registry: &str, insecure: &[String]) -> bool {
     is_loopback(registry)
         || insecure
             .iter()
@@ -191,7 +191,7 @@ pub fn plain_http(registry: &str, insecure: &[String]) -> bool {
 }
 
 /// The command that logs in to this registry.
-pub fn login_command(registry: &str) -> String {
+pub(crate) fn login_command(registry: &str) -> String {
     if registry == "docker.io" {
         "docker login".to_owned()
     } else {

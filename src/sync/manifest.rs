@@ -21,10 +21,10 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 /// Journal lines after which the next batch rewrites the base.
-pub const COMPACT_AFTER: usize = 200;
+pub(crate) const COMPACT_AFTER: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
+pub(crate) enum Kind {
     #[serde(rename = "f")]
     File,
     #[serde(rename = "d")]
@@ -35,7 +35,7 @@ pub enum Kind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     #[serde(rename = "k")]
     pub kind: Kind,
     #[serde(rename = "s", default)]
@@ -51,7 +51,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn from_metadata(kind: Kind, metadata: &Metadata) -> Self {
+    pub(crate) fn from_metadata(kind: Kind, metadata: &Metadata) -> Self {
         let mtime_ns = metadata
             .modified()
             .ok()
@@ -73,7 +73,7 @@ impl Entry {
 
     /// Whether the pod's copy (`self`) still matches the local entry without
     /// reading it: same kind and mode, and for files the same size and mtime.
-    pub fn unchanged(&self, local: &Entry) -> bool {
+    pub(crate) fn unchanged(&self, local: &Entry) -> bool {
         match (&self.kind, &local.kind) {
             (Kind::Dir, Kind::Dir) => true,
             (Kind::Link(a), Kind::Link(b)) => a == b,
@@ -100,10 +100,10 @@ fn mode_of(metadata: &Metadata) -> u32 {
 }
 
 /// Path -> entry, paths relative to the code directory with `/` separators.
-pub type Entries = BTreeMap<String, Entry>;
+pub(crate) type Entries = BTreeMap<String, Entry>;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub entries: Entries,
     /// Journal lines on top of the base, to know when to compact.
     pub journal_lines: usize,
@@ -117,7 +117,7 @@ struct Base {
 
 /// One journal line: paths dropped, then entries added or replaced.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Change {
+pub(crate) struct Change {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub del: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -125,12 +125,12 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.del.is_empty() && self.set.is_empty()
     }
 
     /// The journal line, newline-terminated.
-    pub fn to_line(&self) -> Vec<u8> {
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).expect("entries encode");
         line.push(b'\n');
         line
@@ -141,7 +141,7 @@ impl Manifest {
     /// From the base (gzip'd JSON; empty when there is none) and the journal.
     /// An unreadable base means starting over (a full upload); unreadable
     /// journal lines are skipped.
-    pub fn load(base: &[u8], journal: &[u8]) -> Self {
+    pub(crate) fn load(base: &[u8], journal: &[u8]) -> Self {
         let mut manifest = Manifest::default();
         if !base.is_empty() {
             let mut text = Vec::new();
@@ -166,7 +166,7 @@ impl Manifest {
         manifest
     }
 
-    pub fn apply(&mut self, change: Change) {
+    pub(crate) fn apply(&mut self, change: Change) {
         for path in change.del {
             self.entries.remove(&path);
         }
@@ -174,7 +174,7 @@ impl Manifest {
     }
 
     /// The gzip'd base that replaces base and journal.
-    pub fn to_base(&self) -> Vec<u8> {
+    pub(crate) fn to_base(&self) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         serde_json::to_writer(
             &mut encoder,
@@ -195,7 +195,7 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    pub fn file(size: u64, mtime_ns: i64, hash: u64) -> Entry {
+    pub(super) fn file(size: u64, mtime_ns: i64, hash: u64) -> Entry {
         Entry {
             kind: Kind::File,
             size,

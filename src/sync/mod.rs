@@ -7,17 +7,17 @@
 //! [`remote`] (scripts run through exec with the container's own `tar`),
 //! [`watch`] (notify plus a debouncer) and [`session`] (following the pod).
 
-pub mod manifest;
-pub mod pack;
-pub mod plan;
-pub mod remote;
-pub mod scan;
-pub mod session;
-pub mod watch;
+pub(crate) mod manifest;
+pub(crate) mod pack;
+pub(crate) mod plan;
+pub(crate) mod remote;
+pub(crate) mod scan;
+pub(crate) mod session;
+pub(crate) mod watch;
 
 /// Sync's directory inside the code directory, in the pod: manifest,
 /// journal, lock, staging. Never synced from the local tree.
-pub const META_DIR: &str = ".devenv-sync";
+pub(crate) const META_DIR: &str = ".devenv-sync";
 
 /// Why a sync stopped, each worded as one `error:` line.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ const LEVEL: u32 = 1;
 
 /// What a batch did, once the pod has applied it.
 #[derive(Debug, Default)]
-pub struct Packed {
+pub(crate) struct Packed {
     /// The pod's manifest after the batch.
     pub manifest: Manifest,
     /// Content sent: files and links, and their bytes.
@@ -37,7 +37,7 @@ pub struct Packed {
 }
 
 /// Everything the packer needs, owned, for its thread.
-pub struct Batch {
+pub(crate) struct Batch {
     pub root: PathBuf,
     pub plan: Plan,
     /// The local entries of the plan's paths (from the scan).
@@ -49,7 +49,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(
+    pub(crate) fn new(
         root: &Path,
         plan: Plan,
         local: &crate::sync::manifest::Entries,
@@ -72,7 +72,7 @@ impl Batch {
 
 /// Builds the stream into `out`; `progress(bytes)` is called per file sent.
 /// Fails only when `out` is closed (the pod stopped reading).
-pub fn pack(
+pub(crate) fn pack(
     batch: Batch,
     out: mpsc::Sender<Vec<u8>>,
     progress: impl Fn(u64),

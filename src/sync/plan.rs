@@ -9,7 +9,7 @@ const CHUNK_PATHS: usize = 200;
 const CHUNK_BYTES: usize = 32 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Files and symlinks to send (new, or changed by size, mtime or mode).
     pub upload: Vec<String>,
     /// Directories the pod lacks.
@@ -24,7 +24,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.upload.is_empty()
             && self.mkdir.is_empty()
             && self.delete.is_empty()
@@ -33,7 +33,7 @@ impl Plan {
     }
 
     /// Paths whose manifest entries go before anything is deleted.
-    pub fn dropped(&self) -> Vec<String> {
+    pub(crate) fn dropped(&self) -> Vec<String> {
         let mut dropped: Vec<String> = self
             .delete
             .iter()
@@ -50,7 +50,7 @@ impl Plan {
 /// Compares the local tree with what the pod holds. `on_disk` says whether
 /// a path missing from the scan still exists locally (then it was excluded
 /// or could not be read, and is forgotten rather than deleted).
-pub fn diff(local: &Entries, pod: &Entries, on_disk: impl Fn(&str) -> bool) -> Plan {
+pub(crate) fn diff(local: &Entries, pod: &Entries, on_disk: impl Fn(&str) -> bool) -> Plan {
     let mut plan = Plan::default();
     for (path, entry) in local {
         let held = pod.get(path);
@@ -106,7 +106,7 @@ fn depth(path: &str) -> usize {
 /// where the pod added files of its own), each command with a bounded
 /// number of arguments. No xargs: it is missing from some images, and its
 /// own limits vary.
-pub fn delete_script(files: &[String], dirs: &[String]) -> String {
+pub(crate) fn delete_script(files: &[String], dirs: &[String]) -> String {
     let mut script = String::new();
     for chunk in chunks(files) {
         script += "rm -f --";
@@ -142,7 +142,7 @@ fn chunks(paths: &[String]) -> Vec<String> {
 }
 
 /// Single quotes: nothing inside is special to sh, newlines included.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 

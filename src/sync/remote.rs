@@ -22,12 +22,12 @@ use crate::sync::SyncError;
 use crate::sync::manifest::Manifest;
 
 /// How often the lock's heartbeat is refreshed, and when a silent lock is stale.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(10);
 const STALE_AFTER_SECS: u64 = 45;
 
 /// The dev pod sync writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub namespace: String,
     pub name: String,
     pub uid: String,
@@ -125,7 +125,7 @@ struct Output {
 }
 
 /// One sync's hold on one pod.
-pub struct Remote {
+pub(crate) struct Remote {
     cluster: Cluster,
     pub target: Target,
     token: String,
@@ -135,7 +135,7 @@ pub struct Remote {
 
 impl Remote {
     /// `cluster` should be a streaming one: an upload can outlast any read timeout.
-    pub fn new(cluster: Cluster, target: Target, token: &str, owner: &str) -> Self {
+    pub(crate) fn new(cluster: Cluster, target: Target, token: &str, owner: &str) -> Self {
         Self {
             cluster,
             target,
@@ -145,7 +145,7 @@ impl Remote {
     }
 
     /// Takes the lock and reads what the pod holds.
-    pub async fn prepare(&self) -> Result<Manifest, SyncError> {
+    pub(crate) async fn prepare(&self) -> Result<Manifest, SyncError> {
         let stale = STALE_AFTER_SECS.to_string();
         let out = self.run(PREPARE, &[&stale], None).await?;
         let pod = self.target.name.clone();
@@ -166,7 +166,7 @@ impl Remote {
     }
 
     /// Sends one batch (the tar.gz chunks on `stream`) and applies it.
-    pub async fn apply(&self, stream: mpsc::Receiver<Vec<u8>>) -> Result<(), SyncError> {
+    pub(crate) async fn apply(&self, stream: mpsc::Receiver<Vec<u8>>) -> Result<(), SyncError> {
         let out = self.run(APPLY, &[], Some(stream)).await?;
         let pod = self.target.name.clone();
         if out.stderr.contains("No space left on device") {
@@ -194,7 +194,7 @@ impl Remote {
     }
 
     /// Refreshes the lock's heartbeat; fails if another sync took it over.
-    pub async fn heartbeat(&self) -> Result<(), SyncError> {
+    pub(crate) async fn heartbeat(&self) -> Result<(), SyncError> {
         let out = self.run(HEARTBEAT_SCRIPT, &[], None).await?;
         match out.code {
             0 => Ok(()),
@@ -211,7 +211,7 @@ impl Remote {
     }
 
     /// Gives the lock back (best effort: a lock left behind expires).
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         if let Err(err) = self.run(RELEASE, &[], None).await {
             tracing::debug!("releasing the lock: {err}");
         }

@@ -12,16 +12,16 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use crate::sync::manifest::{Entry, Kind};
 
 /// Ignore files read in every directory, gitignore syntax.
-pub const IGNORE_FILES: [&str; 2] = [".gitignore", ".devenvignore"];
+pub(crate) const IGNORE_FILES: [&str; 2] = [".gitignore", ".devenvignore"];
 /// Read at the top of the tree only, as docker reads it, but with gitignore
 /// rules (a pattern without a slash matches at any depth).
-pub const DOCKER_IGNORE: &str = ".dockerignore";
+pub(crate) const DOCKER_IGNORE: &str = ".dockerignore";
 /// Never sent: the repository, and sync's own bookkeeping in the pod.
-pub const ALWAYS_EXCLUDED: [&str; 2] = [".git", super::META_DIR];
+pub(crate) const ALWAYS_EXCLUDED: [&str; 2] = [".git", super::META_DIR];
 
 /// What to send from a local tree.
 #[derive(Debug, Clone)]
-pub struct Excludes {
+pub(crate) struct Excludes {
     root: PathBuf,
     /// `.dockerignore` plus devenv.yaml's `sync.excludes`, relative to the root.
     top: Arc<Gitignore>,
@@ -30,7 +30,7 @@ pub struct Excludes {
 impl Excludes {
     /// The rules for `root` (which must exist): its `.dockerignore`, then the
     /// patterns from devenv.yaml, which can re-include with `!`.
-    pub fn new(root: &Path, patterns: &[String]) -> Result<Self, String> {
+    pub(crate) fn new(root: &Path, patterns: &[String]) -> Result<Self, String> {
         let mut builder = GitignoreBuilder::new(root);
         let docker = root.join(DOCKER_IGNORE);
         if docker.is_file()
@@ -76,7 +76,7 @@ impl Excludes {
 
 /// The tree as sync sees it: relative `/`-separated paths to entries.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub entries: BTreeMap<String, Entry>,
     /// Entries skipped, one message each (odd types, links out of the tree, unreadable directories).
     pub warnings: Vec<String>,
@@ -84,7 +84,7 @@ pub struct Scan {
 
 /// Walks `excludes`' root. Never fails as a whole: what cannot be read is
 /// reported in [`Scan::warnings`] and left out.
-pub fn scan(excludes: &Excludes) -> Scan {
+pub(crate) fn scan(excludes: &Excludes) -> Scan {
     let root = excludes.root.clone();
     let filter = excludes.clone();
     let mut builder = WalkBuilder::new(&root);
@@ -173,7 +173,7 @@ fn relative_name(relative: &Path) -> Option<String> {
 /// The link target, if following it from `link` (relative to the root)
 /// stays inside the tree; absolute targets never do, since the tree lands
 /// elsewhere in the pod.
-pub fn inside_link(link: &Path, target: &Path) -> Option<String> {
+pub(crate) fn inside_link(link: &Path, target: &Path) -> Option<String> {
     if target.is_absolute() {
         return None;
     }

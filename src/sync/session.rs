@@ -29,7 +29,7 @@ use crate::sync::scan::{Excludes, scan};
 use crate::sync::{SyncError, watch as fs_watch};
 use crate::{labels, progress, render, spec};
 
-pub struct Options {
+pub(crate) struct Options {
     /// The local tree (it exists; canonical).
     pub root: PathBuf,
     /// devenv.yaml's `sync.excludes`.
@@ -40,7 +40,7 @@ pub struct Options {
 }
 
 /// Runs until Ctrl-C (or, with `once`, until the pod matches the tree).
-pub async fn run(cluster: &Cluster, options: Options) -> Result<()> {
+pub(crate) async fn run(cluster: &Cluster, options: Options) -> Result<()> {
     let excludes = Excludes::new(&options.root, &options.excludes).map_err(Error::Other)?;
     let pods =
         stack::component_pods(cluster, options.stack.as_deref(), spec::DEV_COMPONENT).await?;

@@ -14,15 +14,15 @@ use crate::sync::scan::ALWAYS_EXCLUDED;
 
 /// Quiet time per path before its events are passed on: short enough for a
 /// saved file to reach the pod well within 300 ms.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Watches a tree until dropped.
-pub struct Watcher {
+pub(crate) struct Watcher {
     _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
     pub changes: mpsc::UnboundedReceiver<()>,
 }
 
-pub fn watch(root: &Path) -> Result<Watcher, String> {
+pub(crate) fn watch(root: &Path) -> Result<Watcher, String> {
     let (sender, changes) = mpsc::unbounded_channel();
     let prefix = root.to_owned();
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The platforms a release is packed for (scripts/package.sh, krew/devenv.yaml).
-pub const PLATFORMS: [&str; 5] = [
+pub(crate) const PLATFORMS: [&str; 5] = [
     "linux_amd64",
     "linux_arm64",
     "darwin_amd64",
@@ -18,17 +18,17 @@ pub const PLATFORMS: [&str; 5] = [
 ];
 
 /// The repository's top directory.
-pub fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The plugin binary that cargo built for this test run.
-pub fn devenv_bin() -> PathBuf {
+pub(crate) fn devenv_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kubectl-devenv"))
 }
 
 /// `kubectl-devenv ARGS`, with the test's environment.
-pub fn devenv(args: &[&str]) -> Output {
+pub(crate) fn devenv(args: &[&str]) -> Output {
     Command::new(devenv_bin())
         .args(args)
         .output()
@@ -36,7 +36,7 @@ pub fn devenv(args: &[&str]) -> Output {
 }
 
 /// `kubectl ARGS` with the test bed's kubectl (`TESTBED_KUBECTL`), else the one on PATH.
-pub fn kubectl(args: &[&str]) -> Output {
+pub(crate) fn kubectl(args: &[&str]) -> Output {
     let kubectl = std::env::var("TESTBED_KUBECTL").unwrap_or_else(|_| "kubectl".into());
     Command::new(kubectl)
         .args(args)
@@ -45,7 +45,7 @@ pub fn kubectl(args: &[&str]) -> Output {
 }
 
 /// Runs kubectl and panics with its stderr unless it succeeds; returns stdout.
-pub fn kubectl_ok(args: &[&str]) -> String {
+pub(crate) fn kubectl_ok(args: &[&str]) -> String {
     let out = kubectl(args);
     assert!(
         out.status.success(),
@@ -56,7 +56,7 @@ pub fn kubectl_ok(args: &[&str]) -> String {
 }
 
 /// Applies a YAML document with kubectl.
-pub fn kubectl_apply(yaml: &str) {
+pub(crate) fn kubectl_apply(yaml: &str) {
     use std::io::Write;
     let kubectl = std::env::var("TESTBED_KUBECTL").unwrap_or_else(|_| "kubectl".into());
     let mut child = Command::new(kubectl)
@@ -81,7 +81,7 @@ pub fn kubectl_apply(yaml: &str) {
 }
 
 /// A name unique to this test process, so tests can share one cluster.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!(
         "{prefix}-{}-{}",
@@ -91,7 +91,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// Fails loudly when the cluster tests run without a cluster.
-pub fn require_cluster() {
+pub(crate) fn require_cluster() {
     assert!(
         std::env::var_os("KUBECONFIG").is_some(),
         "cluster tests need KUBECONFIG: run tests/run-all.sh, or source $TESTBED_DIR/env after tests/testbed/up.sh"
@@ -99,22 +99,22 @@ pub fn require_cluster() {
 }
 
 /// A required test-bed setting, e.g. `TESTBED_REGISTRY`.
-pub fn testbed_env(name: &str) -> String {
+pub(crate) fn testbed_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run tests/run-all.sh, or source $TESTBED_DIR/env after tests/testbed/up.sh")
     })
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Asserts a non-zero exit with a one-line `error: ...` on stderr containing `needle`.
-pub fn assert_error(out: &Output, needle: &str) {
+pub(crate) fn assert_error(out: &Output, needle: &str) {
     let err = stderr(out);
     assert!(
         !out.status.success(),

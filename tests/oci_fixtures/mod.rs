@@ -11,12 +11,12 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     let hex: String = Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -26,13 +26,13 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// A pushed manifest, as an index entry needs it.
 #[derive(Debug, Clone)]
-pub struct Pushed {
+pub(crate) struct Pushed {
     pub digest: String,
     pub size: usize,
     pub media_type: &'static str,
 }
 
-pub struct Registry {
+pub(crate) struct Registry {
     /// `127.0.0.1:5000`
     pub host: String,
     client: oci_client::Client,
@@ -41,7 +41,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(host: &str, auth: RegistryAuth) -> Self {
+    pub(crate) fn new(host: &str, auth: RegistryAuth) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(vec![host.to_owned()]),
@@ -86,7 +86,7 @@ impl Registry {
     }
 
     /// Pushes `manifest` under `tag` (or only by digest when `tag` is None).
-    pub fn push_manifest(
+    pub(crate) fn push_manifest(
         &self,
         repository: &str,
         tag: Option<&str>,
@@ -113,7 +113,7 @@ impl Registry {
 
     /// A single-platform image whose config says `os/arch[/variant]`.
     /// `docker_types` picks Docker v2 media types instead of OCI ones.
-    pub fn push_image(
+    pub(crate) fn push_image(
         &self,
         repository: &str,
         tag: Option<&str>,
@@ -158,7 +158,12 @@ impl Registry {
 
     /// An index over already pushed children, each with the platform given
     /// (`unknown/unknown` for attestation entries).
-    pub fn push_index(&self, repository: &str, tag: &str, children: &[(Pushed, &str)]) -> Pushed {
+    pub(crate) fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        children: &[(Pushed, &str)],
+    ) -> Pushed {
         let manifests: Vec<Value> = children
             .iter()
             .map(|(child, platform)| {
@@ -183,7 +188,7 @@ impl Registry {
     }
 
     /// A multi-platform image: one child per platform, then the index.
-    pub fn push_multi(&self, repository: &str, tag: &str, platforms: &[&str]) -> Pushed {
+    pub(crate) fn push_multi(&self, repository: &str, tag: &str, platforms: &[&str]) -> Pushed {
         let children: Vec<(Pushed, &str)> = platforms
             .iter()
             .map(|p| (self.push_image(repository, None, p, false), *p))

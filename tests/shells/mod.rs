@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A sandbox for shells: a temporary HOME and `bin` directory put first on PATH.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub home: tempfile::TempDir,
     /// Extra environment for every shell (e.g. KUBECONFIG).
     pub env: Vec<(String, String)>,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let home = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(home.path().join("bin")).unwrap();
         Self {
@@ -31,12 +31,12 @@ impl Sandbox {
         }
     }
 
-    pub fn bin(&self) -> PathBuf {
+    pub(crate) fn bin(&self) -> PathBuf {
         self.home.path().join("bin")
     }
 
     /// Makes `name` on the sandbox's PATH run `target`.
-    pub fn link(&self, name: &str, target: &Path) {
+    pub(crate) fn link(&self, name: &str, target: &Path) {
         std::os::unix::fs::symlink(target, self.bin().join(name)).unwrap();
     }
 
@@ -58,7 +58,7 @@ impl Sandbox {
 
     /// What bash offers for `line` (the word being completed is the text after the last
     /// space). `setup` loads the completion (e.g. `source <(kubectl completion bash)`).
-    pub fn bash(&self, setup: &str, line: &str) -> Vec<String> {
+    pub(crate) fn bash(&self, setup: &str, line: &str) -> Vec<String> {
         let script = format!(
             r#"
 source /usr/share/bash-completion/bash_completion || exit 90
@@ -88,7 +88,7 @@ printf '%s\n' "${{COMPREPLY[@]}}"
     }
 
     /// What fish offers for `line`: candidate values, without their descriptions.
-    pub fn fish(&self, setup: &str, line: &str) -> Vec<String> {
+    pub(crate) fn fish(&self, setup: &str, line: &str) -> Vec<String> {
         let script = format!("{setup}\ncomplete --do-complete=\"$argv[1]\"");
         let out = self
             .command("fish")
@@ -104,7 +104,7 @@ printf '%s\n' "${{COMPREPLY[@]}}"
     /// Types `line` into an interactive zsh whose .zshrc is `zshrc`, presses TAB `tabs`
     /// times, and returns the screen once every `expected` string is on it (or after 20s,
     /// so the caller's assertion shows what was there).
-    pub fn zsh(&self, zshrc: &str, line: &str, tabs: usize, expected: &[&str]) -> String {
+    pub(crate) fn zsh(&self, zshrc: &str, line: &str, tabs: usize, expected: &[&str]) -> String {
         let zdotdir = self.home.path().join("zsh");
         std::fs::create_dir_all(&zdotdir).unwrap();
         std::fs::write(
@@ -201,6 +201,6 @@ fn lines(out: &Output, shell: &str) -> Vec<String> {
 }
 
 /// The words of a zsh completion listing or line, for exact membership checks.
-pub fn words(screen: &str) -> Vec<&str> {
+pub(crate) fn words(screen: &str) -> Vec<&str> {
     screen.split_whitespace().collect()
 }

@@ -19,26 +19,26 @@ use k8s_openapi::jiff::Timestamp;
 /// How long a condition that can clear by itself (a pod waiting for a node,
 /// a first failed pull, a sandbox the runtime retries) may last before it is
 /// reported.
-pub const GRACE: Duration = Duration::from_secs(15);
+pub(crate) const GRACE: Duration = Duration::from_secs(15);
 /// Pulls that failed for a reason that passes (a registry's rate limit, a
 /// timeout): the kubelet retries after 10 s, 20 s, 40 s, so a minute covers
 /// two retries before `up` gives up.
-pub const PULL_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const PULL_GRACE: Duration = Duration::from_secs(60);
 /// How long a claim may wait for a provisioner that has not started on it,
 /// or retry after one failed attempt. A provisioner at work (its
 /// `Provisioning` event) is waited for until `--timeout`.
-pub const PROVISIONER_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const PROVISIONER_GRACE: Duration = Duration::from_secs(60);
 
 /// When a [`Problem`] is reported: at once, or once it has lasted this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
+pub(crate) enum When {
     Now,
     After(Duration),
 }
 
 /// A problem and when it becomes worth failing `up` for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub problem: Problem,
     pub when: When,
 }
@@ -61,7 +61,7 @@ impl Finding {
 
 /// Something that keeps a component from becoming Ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     ImagePull {
         image: String,
         reason: String,
@@ -109,7 +109,7 @@ pub enum Problem {
 
 /// Why a claim is still Pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimCause {
+pub(crate) enum ClaimCause {
     /// Nothing says a volume is on its way.
     NotProvisioned,
     /// The claim names a StorageClass the cluster does not have.
@@ -234,7 +234,7 @@ impl fmt::Display for Problem {
 
 /// Groups problems that are one condition seen at different moments (a pull
 /// first failing, then backing off), so the grace counts from the first.
-pub fn problem_key(problem: &Problem) -> &'static str {
+pub(crate) fn problem_key(problem: &Problem) -> &'static str {
     match problem {
         Problem::ImagePull { .. } => "image",
         Problem::CrashLoop { .. } | Problem::ExecFormat { .. } => "crash",
@@ -247,7 +247,7 @@ pub fn problem_key(problem: &Problem) -> &'static str {
 
 /// True when the text (a termination message or log lines) shows the kernel
 /// refusing a binary built for another architecture.
-pub fn is_exec_format_error(text: &str) -> bool {
+pub(crate) fn is_exec_format_error(text: &str) -> bool {
     text.contains("exec format error")
 }
 
@@ -336,7 +336,7 @@ fn pull_error_is_transient(text: &str) -> bool {
 /// configuration), then, while its containers are being created, its
 /// events (volumes that do not mount, sandboxes that cannot be created),
 /// then the scheduler's verdict. `events` are the pod's own (this UID).
-pub fn pod_finding(pod: &Pod, events: &[Event]) -> Option<Finding> {
+pub(crate) fn pod_finding(pod: &Pod, events: &[Event]) -> Option<Finding> {
     let status = pod.status.as_ref()?;
     let images: BTreeMap<&str, &str> = pod
         .spec
@@ -544,7 +544,7 @@ fn quoted_after(text: &str, marker: &str) -> Option<String> {
 
 /// The StorageClass a claim names, as far as the cluster told us.
 #[derive(Debug, Clone, Copy)]
-pub enum ClassLookup<'a> {
+pub(crate) enum ClassLookup<'a> {
     Found(&'a StorageClass),
     Missing,
     /// StorageClasses could not be read (RBAC); the events still tell.
@@ -553,7 +553,7 @@ pub enum ClassLookup<'a> {
 
 /// Where a claim stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimState {
+pub(crate) enum ClaimState {
     Bound,
     /// A volume is on its way; the text is for the progress bar.
     Progress(String),
@@ -566,7 +566,7 @@ pub enum ClaimState {
 /// problem when the class does not exist, when provisioning failed more
 /// than once, or when no provisioner ever starts on it. `events` are the
 /// claim's own (this UID).
-pub fn claim_state(
+pub(crate) fn claim_state(
     claim: &PersistentVolumeClaim,
     class: ClassLookup,
     events: &[Event],
@@ -635,7 +635,7 @@ pub fn claim_state(
 /// The scheduler's word on a pod whose claims are still being provisioned
 /// ("pod has unbound immediate PersistentVolumeClaims") is about those
 /// claims, which [`claim_state`] already follows.
-pub fn waits_for_claims(problem: &Problem) -> bool {
+pub(crate) fn waits_for_claims(problem: &Problem) -> bool {
     matches!(problem, Problem::Unschedulable { message } if message.contains("PersistentVolumeClaim"))
 }
 

@@ -3,7 +3,7 @@
 //! show. What counts as a failure, and how soon, is decided by the pure
 //! functions of [`diagnose`]; this module polls the cluster for their input.
 
-pub mod diagnose;
+pub(crate) mod diagnose;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use crate::error::{Action, Error, Result};
 use crate::spec::{DEV_COMPONENT, Spec};
 use crate::{labels, progress};
 use diagnose::{ClaimState, ClassLookup};
-pub use diagnose::{Finding, Problem, When};
+pub(crate) use diagnose::{Finding, Problem, When};
 
 /// Polling starts fast (a small stack is often Ready within a second) and
 /// backs off to [`POLL_MAX`] so that long waits cost the API server little.
@@ -31,13 +31,13 @@ const LOG_LINES: i64 = 10;
 
 /// One component being waited for.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub component: String,
     pub namespace: String,
 }
 
 /// The dev pod and every test-stack component.
-pub fn targets(spec: &Spec) -> Vec<Target> {
+pub(crate) fn targets(spec: &Spec) -> Vec<Target> {
     spec.components
         .iter()
         .map(|c| Target {
@@ -53,13 +53,13 @@ pub fn targets(spec: &Spec) -> Vec<Target> {
 
 /// A workload's rollout as `(ready, desired, done)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rollout {
+pub(crate) struct Rollout {
     pub ready: i32,
     pub desired: i32,
     pub done: bool,
 }
 
-pub fn deployment_rollout(d: &Deployment) -> Rollout {
+pub(crate) fn deployment_rollout(d: &Deployment) -> Rollout {
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &d.status else {
         return Rollout {
@@ -80,7 +80,7 @@ pub fn deployment_rollout(d: &Deployment) -> Rollout {
     }
 }
 
-pub fn statefulset_rollout(s: &StatefulSet) -> Rollout {
+pub(crate) fn statefulset_rollout(s: &StatefulSet) -> Rollout {
     let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &s.status else {
         return Rollout {
@@ -110,7 +110,7 @@ type Revision = Option<(&'static str, String)>;
 
 /// A Deployment's current revision: the `pod-template-hash` of its
 /// ReplicaSet with the same `deployment.kubernetes.io/revision`.
-pub fn deployment_revision(d: &Deployment, sets: &[ReplicaSet]) -> Revision {
+pub(crate) fn deployment_revision(d: &Deployment, sets: &[ReplicaSet]) -> Revision {
     const REVISION: &str = "deployment.kubernetes.io/revision";
     if d.status.as_ref().and_then(|s| s.observed_generation) < d.metadata.generation {
         return None;
@@ -128,7 +128,7 @@ pub fn deployment_revision(d: &Deployment, sets: &[ReplicaSet]) -> Revision {
 }
 
 /// A StatefulSet's current revision: its `updateRevision`.
-pub fn statefulset_revision(s: &StatefulSet) -> Revision {
+pub(crate) fn statefulset_revision(s: &StatefulSet) -> Revision {
     let status = s.status.as_ref()?;
     if status.observed_generation < s.metadata.generation {
         return None;
@@ -210,13 +210,13 @@ fn component_of(meta_labels: &BTreeMap<String, String>) -> Option<&str> {
 /// One `--timeout` shared by every wait of an `up` (its dependency waves and
 /// the final one), so an error names what the user asked for.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     at: Instant,
     total: Duration,
 }
 
 impl Deadline {
-    pub fn after(total: Duration) -> Self {
+    pub(crate) fn after(total: Duration) -> Self {
         Deadline {
             at: Instant::now() + total,
             total,
@@ -228,13 +228,13 @@ impl Deadline {
     }
 }
 
-pub async fn wait_ready(cluster: &Cluster, spec: &Spec, deadline: Deadline) -> Result<()> {
+pub(crate) async fn wait_ready(cluster: &Cluster, spec: &Spec, deadline: Deadline) -> Result<()> {
     wait_for(cluster, spec, targets(spec), deadline).await
 }
 
 /// Waits until the named components (test stack or dev pod) are Ready: what
 /// `up` does before it starts the components that depend on them.
-pub async fn wait_components(
+pub(crate) async fn wait_components(
     cluster: &Cluster,
     spec: &Spec,
     names: &[String],

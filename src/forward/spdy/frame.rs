@@ -10,13 +10,13 @@ use tokio_util::codec::Decoder;
 
 use crate::forward::stream::FrameError;
 
-pub const VERSION: u16 = 3;
+pub(super) const VERSION: u16 = 3;
 /// Every frame starts with 8 bytes: a control bit, version and type, or a
 /// stream id; then flags and a 24-bit length.
-pub const HEADER_LEN: usize = 8;
+pub(super) const HEADER_LEN: usize = 8;
 /// The 24-bit length field's limit.
-pub const MAX_PAYLOAD: usize = (1 << 24) - 1;
-pub const FLAG_FIN: u8 = 0x01;
+pub(super) const MAX_PAYLOAD: usize = (1 << 24) - 1;
+pub(super) const FLAG_FIN: u8 = 0x01;
 
 const CONTROL_BIT: u32 = 0x8000_0000;
 const STREAM_ID_MASK: u32 = 0x7fff_ffff;
@@ -30,7 +30,7 @@ const MAX_CONTROL_PAYLOAD: usize = 64 * 1024;
 
 /// A frame from the server, reduced to what the client acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub(super) enum Frame {
     Data {
         stream: u32,
         fin: bool,
@@ -60,7 +60,7 @@ pub enum Frame {
 
 /// Reads frames off the upgraded connection (with `FramedRead`).
 #[derive(Debug, Default)]
-pub struct FrameDecoder;
+pub(super) struct FrameDecoder;
 
 impl Decoder for FrameDecoder {
     type Item = Frame;
@@ -123,20 +123,20 @@ impl Decoder for FrameDecoder {
 }
 
 /// Writes the 8-byte header of a data frame carrying `length` bytes.
-pub fn put_data_header(out: &mut [u8], stream: u32, flags: u8, length: usize) {
+pub(super) fn put_data_header(out: &mut [u8], stream: u32, flags: u8, length: usize) {
     debug_assert!(length <= MAX_PAYLOAD);
     out[0..4].copy_from_slice(&(stream & STREAM_ID_MASK).to_be_bytes());
     out[4..8].copy_from_slice(&(((flags as u32) << 24) | length as u32).to_be_bytes());
 }
 
 /// An empty data frame: with `FLAG_FIN`, our half of the stream is done.
-pub fn data(stream: u32, flags: u8) -> [u8; HEADER_LEN] {
+pub(super) fn data(stream: u32, flags: u8) -> [u8; HEADER_LEN] {
     let mut frame = [0; HEADER_LEN];
     put_data_header(&mut frame, stream, flags, 0);
     frame
 }
 
-pub fn ping(id: u32) -> Bytes {
+pub(super) fn ping(id: u32) -> Bytes {
     let mut frame = BytesMut::with_capacity(HEADER_LEN + 4);
     put_control_header(&mut frame, PING, 0, 4);
     frame.put_u32(id);
@@ -144,7 +144,7 @@ pub fn ping(id: u32) -> Bytes {
 }
 
 /// The frame that opens `stream` with `headers` (names in lower case).
-pub fn syn_stream(
+pub(super) fn syn_stream(
     stream: u32,
     headers: &[(&str, &str)],
     compressor: &mut HeaderCompressor,
@@ -169,7 +169,7 @@ fn put_control_header(frame: &mut BytesMut, kind: u16, flags: u8, length: usize)
 /// header block is a sync-flushed piece of it. Blocks are compressed without
 /// SPDY's preset dictionary, which zlib readers accept (the stream header
 /// says no dictionary is needed); it costs a few bytes per stream.
-pub struct HeaderCompressor {
+pub(super) struct HeaderCompressor {
     zlib: Compress,
 }
 
@@ -210,10 +210,10 @@ impl HeaderCompressor {
 
 /// Frames a kubelet sends, for tests that play its part.
 #[cfg(test)]
-pub mod server {
+pub(super) mod server {
     use super::*;
 
-    pub fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
         let mut frame = BytesMut::new();
         put_control_header(&mut frame, kind, flags, payload.len());
         frame.put_slice(payload);
@@ -221,17 +221,17 @@ pub mod server {
     }
 
     /// A reply with an empty (never read) header block.
-    pub fn syn_reply(stream: u32) -> Vec<u8> {
+    pub(crate) fn syn_reply(stream: u32) -> Vec<u8> {
         control(SYN_REPLY, 0, &stream.to_be_bytes())
     }
 
-    pub fn reset(stream: u32, status: u32) -> Vec<u8> {
+    pub(crate) fn reset(stream: u32, status: u32) -> Vec<u8> {
         let mut payload = stream.to_be_bytes().to_vec();
         payload.extend_from_slice(&status.to_be_bytes());
         control(RST_STREAM, 0, &payload)
     }
 
-    pub fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let mut frame = vec![0; HEADER_LEN];
         put_data_header(&mut frame, stream, flags, payload.len());
         frame.extend_from_slice(payload);

@@ -43,7 +43,7 @@ const FRAME: usize = 64 * 1024;
 const REQUEST_ID: &str = "0";
 
 /// An accepted port-forward session: the data stream is open.
-pub struct Session<S> {
+pub(crate) struct Session<S> {
     frames: FramedRead<ReadHalf<S>, FrameDecoder>,
     writer: WriteHalf<S>,
     /// What the error stream said before the data stream was accepted.
@@ -52,7 +52,7 @@ pub struct Session<S> {
 
 /// Upgrades a port-forward request for `pod` to SPDY. The connection names
 /// no port yet: streams opened on it later choose one.
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
@@ -109,7 +109,7 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
     /// Opens both streams to `port` as kubectl does (the error stream is only
     /// ever read, so our half of it ends at once) and waits for the kubelet to
     /// accept the data stream.
-    pub async fn start(io: S, port: u16) -> Result<Self, OpenError> {
+    pub(crate) async fn start(io: S, port: u16) -> Result<Self, OpenError> {
         let (reader, mut writer) = tokio::io::split(io);
         let mut frames = FramedRead::new(reader, FrameDecoder);
         let port = port.to_string();
@@ -173,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
 /// local side ends, the data stream is half-closed and the pod side may
 /// still answer for `CLOSE_GRACE`; a stopping forward half-closes it too,
 /// but does not wait.
-pub async fn pump<S: AsyncRead + AsyncWrite>(
+pub(crate) async fn pump<S: AsyncRead + AsyncWrite>(
     local: TcpStream,
     session: Session<S>,
     keepalive: Duration,
