@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::cluster::ConnectOptions;
@@ -93,12 +94,30 @@ pub struct GlobalArgs {
     pub request_timeout: Duration,
 
     /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(short = 'o', long, global = true, value_parser = output_format(), default_value = "table")]
     pub output: OutputFormat,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace)
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `-o`'s values as clap lists and completes them; [`OutputFormat`] stays free of clap.
+fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new([
+        PossibleValue::new("table"),
+        PossibleValue::new("json"),
+        PossibleValue::new("yaml"),
+        PossibleValue::new("dotenv").help("`NAME=value` lines (`env` only)"),
+        PossibleValue::new("shell").help("`export NAME=value` lines (`env` only)"),
+    ])
+    .map(|value| match value.as_str() {
+        "json" => OutputFormat::Json,
+        "yaml" => OutputFormat::Yaml,
+        "dotenv" => OutputFormat::Dotenv,
+        "shell" => OutputFormat::Shell,
+        _ => OutputFormat::Table,
+    })
 }
 
 impl GlobalArgs {

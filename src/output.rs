@@ -7,14 +7,14 @@ use comfy_table::{ContentArrangement, Row, Table};
 use serde::Serialize;
 
 /// `-o`: what a command prints on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Table,
     Json,
     Yaml,
-    /// `NAME=value` lines (`env` only)
+    /// `NAME=value` lines (`env` only).
     Dotenv,
-    /// `export NAME=value` lines (`env` only)
+    /// `export NAME=value` lines (`env` only).
     Shell,
 }
 

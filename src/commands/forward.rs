@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use k8s_openapi::api::core::v1::Service;
 use kube::core::Selector;
 use kube::runtime::watcher;
@@ -52,8 +53,22 @@ pub struct ForwardArgs {
 
     /// How streams reach the API server: spdy, or websocket through proxies that refuse SPDY
     /// upgrades
-    #[arg(long, value_enum, value_name = "PROTOCOL", default_value_t = Protocol::Spdy)]
+    #[arg(long, value_name = "PROTOCOL", value_parser = protocol(), default_value = "spdy")]
     pub protocol: Protocol,
+}
+
+/// `--protocol`'s values as clap lists them; [`Protocol`] stays free of clap.
+pub(crate) fn protocol() -> impl TypedValueParser<Value = Protocol> {
+    PossibleValuesParser::new([
+        PossibleValue::new("spdy")
+            .help("SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged"),
+        PossibleValue::new("websocket")
+            .help("WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets"),
+    ])
+    .map(|value| match value.as_str() {
+        "websocket" => Protocol::Websocket,
+        _ => Protocol::Spdy,
+    })
 }
 
 /// A managed Service, reduced to what forwarding needs.

@@ -31,7 +31,7 @@ pub struct OpenArgs {
 
     /// How streams reach the API server: spdy, or websocket through proxies that refuse SPDY
     /// upgrades
-    #[arg(long, value_enum, value_name = "PROTOCOL", default_value_t = Protocol::Spdy)]
+    #[arg(long, value_name = "PROTOCOL", value_parser = crate::commands::forward::protocol(), default_value = "spdy")]
     pub protocol: Protocol,
 }
 

@@ -19,11 +19,11 @@ use super::stream::{End, OpenError, PumpError, Traffic, Upgrade};
 use super::{spdy, websocket};
 
 /// How port-forward streams reach the API server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged
+    /// SPDY/3.1 (`portforward.k8s.io`), relayed to the kubelet unchanged.
     Spdy,
-    /// WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets
+    /// WebSocket (`v4.channel.k8s.io`), for proxies that only pass WebSockets.
     Websocket,
 }
 
