@@ -92,10 +92,6 @@ pub enum Error {
     #[error("{0}")]
     Other(String),
 
-    /// `kubectl devenv sync` stopped.
-    #[error(transparent)]
-    Sync(#[from] crate::sync::SyncError),
-
     /// A remote command's non-zero exit (`shell -- cmd`), passed on as our own
     /// exit code with kubectl exec's message.
     #[error("command terminated with exit code {0}")]

@@ -12,7 +12,6 @@ pub mod compose;
 pub(crate) mod duration;
 pub(crate) mod error;
 pub(crate) mod forward;
-pub(crate) mod generic;
 pub(crate) mod isolation;
 pub(crate) mod labels;
 pub(crate) mod localenv;

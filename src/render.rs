@@ -26,8 +26,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::catalog::{self, EnvSource, Resources};
-use crate::generic::{self, Generic};
 use crate::labels;
+use crate::spec::generic::{self, Generic};
 use crate::spec::{Component, DEV_COMPONENT, Source, Spec, Storage};
 
 /// Marks credential Secrets: `down` keeps them unless `--purge`, so a
@@ -41,8 +41,7 @@ pub const ROLE: &str = "kubectl-devenv.io/role";
 pub const ALIAS: &str = "kubectl-devenv.io/alias-of";
 /// Name of the test namespace's NetworkPolicy.
 pub const NETWORK_POLICY: &str = "devenv-isolation";
-/// Where the dev pod's code lives (the php image's document root).
-pub const CODE_DIR: &str = "/var/www/html";
+pub use crate::spec::CODE_DIR;
 /// The dev image's web server serves this subdirectory of [`CODE_DIR`] when
 /// set (`dev.docroot`); without it, `public/` when that exists.
 pub const DOCROOT_ENV: &str = "DEVENV_DOCROOT";

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use super::ComposeError;
 use super::model::{Dependency, Healthcheck, Mount, MountType, Project, Service};
 use crate::catalog::{self, Entry};
-use crate::generic::{self, Check, Generic, MountedFile, Port, PortRef, Readiness};
 use crate::registry::{gate, reference};
+use crate::spec::generic::{self, Check, Generic, MountedFile, Port, PortRef, Readiness};
 use crate::spec::{self, Component, DevPod, Source, Spec, Storage};
 
 /// Keys Compose needs and Kubernetes does not: names resolve through the

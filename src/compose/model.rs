@@ -706,7 +706,7 @@ impl<'a> Reader<'a> {
         for (key, value) in entries {
             let duration = || -> Result<Option<u64>, ComposeError> {
                 let text = self.text(value, &key.value)?;
-                crate::generic::duration_nanos(&text)
+                crate::spec::generic::duration_nanos(&text)
                     .map(Some)
                     .ok_or_else(|| {
                         self.error(

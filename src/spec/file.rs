@@ -21,7 +21,7 @@ use super::{
 use crate::arch::Arch;
 use crate::catalog::{self, Resources};
 use crate::error::{Error, Result};
-use crate::generic::{self, FileGeneric};
+use crate::spec::generic::{self, FileGeneric};
 
 /// The first line of every written `devenv.yaml`.
 const HEADER: &str = "# kubectl-devenv stack; apply with `kubectl devenv up -f devenv.yaml`.\n";
@@ -815,7 +815,7 @@ fn validate_sync(sync: FileSync) -> Result<CodeSync, Invalid> {
         None => None,
     };
     let remote_path = match sync.remote_path {
-        None => crate::render::CODE_DIR.to_owned(),
+        None => super::CODE_DIR.to_owned(),
         Some(path) => {
             let value = path.value.trim_end_matches('/');
             let problem = if !path.value.starts_with('/') {

@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use crate::arch::Arch;
 use crate::catalog::{self, Resources};
 use crate::error::{Error, Result};
-use crate::generic::{Generic, MountedFile};
+use crate::spec::generic::{Generic, MountedFile};
 
 mod file;
+pub(crate) mod generic;
 
 pub use file::{cpu_millis, memory_bytes, name_problem};
 pub(crate) use file::{flow_seq, unlocated};
 
+/// Where the dev pod's code lives (the php image's document root).
+pub const CODE_DIR: &str = "/var/www/html";
 pub const API_VERSION: &str = "kubectl-devenv.io/v1alpha1";
 pub const KIND: &str = "DevEnv";
 /// The file `up` writes and `up`/`down` read when no `-f` is given.
@@ -127,7 +130,7 @@ impl Default for CodeSync {
     fn default() -> Self {
         Self {
             local_path: None,
-            remote_path: crate::render::CODE_DIR.to_owned(),
+            remote_path: CODE_DIR.to_owned(),
             excludes: Vec::new(),
             persist: false,
             size: None,

@@ -70,3 +70,14 @@ pub enum SyncError {
         detail: String,
     },
 }
+
+/// At the command's edge: an API failure keeps its kubectl wording and
+/// exit code; the rest are one line of their own.
+impl From<SyncError> for crate::Error {
+    fn from(err: SyncError) -> Self {
+        match err {
+            SyncError::Api(err) => *err,
+            other => crate::Error::Other(other.to_string()),
+        }
+    }
+}

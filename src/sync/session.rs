@@ -124,7 +124,7 @@ pub(crate) async fn run(cluster: &Cluster, options: Options) -> Result<()> {
                 if !matches!(err, SyncError::Locked { .. } | SyncError::LockLost { .. }) {
                     remote.release().await;
                 }
-                return Err(Error::Sync(err));
+                return Err(err.into());
             }
         }
     }
