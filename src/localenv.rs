@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use k8s_openapi::api::core::v1::EnvVar;
 use serde::Serialize;
 
-/// Variables the dev image reads for itself, not for the application.
-const INTERNAL_PREFIX: &str = "DEVENV_";
+use crate::spec::INTERNAL_ENV_PREFIX;
+
 /// What a secret value shows as without `--show-secrets`.
 pub(crate) const HIDDEN: &str = "<hidden>";
 
@@ -40,7 +40,10 @@ pub(crate) struct PodVar {
 pub(crate) fn pod_vars(env: &[EnvVar]) -> (Vec<PodVar>, Vec<String>) {
     let mut vars = Vec::new();
     let mut skipped = Vec::new();
-    for var in env.iter().filter(|v| !v.name.starts_with(INTERNAL_PREFIX)) {
+    for var in env
+        .iter()
+        .filter(|v| !v.name.starts_with(INTERNAL_ENV_PREFIX))
+    {
         let secret = var
             .value_from
             .as_ref()
@@ -297,6 +300,29 @@ mod tests {
             ]
         );
         assert_eq!(found[0].port_var.as_deref(), Some("DB_PORT"));
+    }
+
+    /// `dev.env` literals reach `env` and `run` like the stack's own; one that
+    /// names a component (`MAIL_HOST: mail`) follows its forward.
+    #[test]
+    fn dev_env_literals_are_read_back_from_the_rendered_pod() {
+        let spec = crate::spec::parse(
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {name: a}\nspec:\n  dev: {env: {APP_ENV: local, MAIL_HOST: mail, MAIL_PORT: \"1025\"}}\n  components: [{kind: generic, name: mail, image: axllent/mailpit, ports: [{name: smtp, port: 1025}]}]\n",
+            "x",
+        )
+        .unwrap();
+        let (vars, skipped) = pod_vars(&crate::render::dev_env(&spec));
+        assert!(skipped.is_empty());
+        assert!(vars.contains(&PodVar {
+            name: "APP_ENV".into(),
+            source: Source::Literal("local".into())
+        }));
+        let found = endpoints(&vars, &BTreeMap::from([("mail".into(), vec![1025])]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].host_var.as_str(), found[0].port_var.as_deref()),
+            ("MAIL_HOST", Some("MAIL_PORT"))
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub const ROLE: &str = "kubectl-devenv.io/role";
 /// label: the component they point to. Commands that look for a component's
 /// Service (`forward`, `stack::component_service`) thus only find the real one.
 pub const ALIAS: &str = "kubectl-devenv.io/alias-of";
+/// On a component's Service, per port: `<LOCAL_PORT>.<port name>` is the
+/// `localPort` that `forward` listens on by default, so that it needs only
+/// the cluster, not devenv.yaml.
+pub const LOCAL_PORT: &str = "kubectl-devenv.io/local-port";
 /// Name of the test namespace's NetworkPolicy.
 pub const NETWORK_POLICY: &str = "devenv-isolation";
 pub use crate::spec::CODE_DIR;
@@ -454,9 +458,24 @@ fn config_maps(spec: &Spec) -> Vec<ConfigMap> {
     components.chain(dev).collect()
 }
 
+/// The annotation that gives Service port `port_name` its default local port.
+pub fn local_port_annotation(port_name: &str) -> String {
+    format!("{LOCAL_PORT}.{port_name}")
+}
+
 fn service(spec: &Spec, component: &Component) -> Service {
+    let mut metadata = meta(spec, &component.name, &spec.test_namespace, &component.name);
+    let local_ports = component.local_ports();
+    if !local_ports.is_empty() {
+        metadata.annotations = Some(
+            local_ports
+                .into_iter()
+                .map(|(name, local)| (local_port_annotation(&name), local.to_string()))
+                .collect(),
+        );
+    }
     Service {
-        metadata: meta(spec, &component.name, &spec.test_namespace, &component.name),
+        metadata,
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(stack_labels(spec, &component.name)),
@@ -761,8 +780,9 @@ fn dev_pod(spec: &Spec, code: &CodeStorage) -> Deployment {
     )
 }
 
-/// The dev pod's connection settings: for each variable the catalog offers
-/// (DB_HOST, REDIS_HOST, ...), the first component in file order that offers it wins.
+/// The dev pod's environment: for each connection variable the catalog
+/// offers (DB_HOST, REDIS_HOST, ...), the first component in file order that
+/// offers it wins; then `dev.env`'s literals, which never override those.
 pub fn dev_env(spec: &Spec) -> Vec<EnvVar> {
     let mut vars: Vec<EnvVar> = Vec::new();
     for component in &spec.components {
@@ -772,6 +792,15 @@ pub fn dev_env(spec: &Spec) -> Vec<EnvVar> {
             }
             let source = catalog::env_source(value, &component.name, component.port);
             vars.push(env_var(name, source, &component.name));
+        }
+    }
+    for (name, value) in &spec.dev.env {
+        if !vars.iter().any(|v| &v.name == name) {
+            vars.push(EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                ..Default::default()
+            });
         }
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1045,6 +1074,73 @@ mod tests {
             }
             assert!(pod.volumes.iter().flatten().all(|v| v.host_path.is_none()));
         }
+    }
+
+    #[test]
+    fn dev_env_literals_join_the_stacks_variables() {
+        let spec = spec_with(
+            "[{kind: mysql}]",
+            "  dev: {env: {APP_ENV: local, ZEBRA: \"1\"}}\n",
+        );
+        let env = dev_env(&spec);
+        let names: Vec<&str> = env.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "APP_ENV",
+                "DB_CONNECTION",
+                "DB_DATABASE",
+                "DB_HOST",
+                "DB_PASSWORD",
+                "DB_PORT",
+                "DB_USERNAME",
+                "ZEBRA"
+            ]
+        );
+        // Validation refuses a literal the stack sets; one made in code still loses.
+        let mut clash = spec.clone();
+        clash.dev.env.insert("DB_HOST".into(), "127.0.0.1".into());
+        let env = dev_env(&clash);
+        let host: Vec<_> = env.iter().filter(|v| v.name == "DB_HOST").collect();
+        assert_eq!(host.len(), 1);
+        assert_eq!(host[0].value.as_deref(), Some("mysql"));
+    }
+
+    #[test]
+    fn local_ports_are_annotated_on_the_component_service_only() {
+        let spec = spec_with(
+            "[{kind: mysql, localPort: 13306}, {kind: generic, name: mail, image: axllent/mailpit, ports: [{name: smtp, port: 1025}, {name: http, port: 8025, localPort: 18025}]}, {kind: redis}]",
+            "",
+        );
+        let objects = render(
+            &spec,
+            &fixed_credentials(&spec),
+            &StoragePlan::uniform(StorageMode::Persistent),
+        );
+        let annotations = |ns: &str, name: &str| match find(&objects, "Service", ns, name) {
+            Object::Service(s) => s.metadata.annotations.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            annotations("test", "mysql"),
+            Some(BTreeMap::from([(
+                "kubectl-devenv.io/local-port.mysql".to_owned(),
+                "13306".to_owned()
+            )]))
+        );
+        assert_eq!(
+            annotations("test", "mail"),
+            Some(BTreeMap::from([(
+                local_port_annotation("http"),
+                "18025".to_owned()
+            )]))
+        );
+        assert_eq!(annotations("test", "redis"), None);
+        assert_eq!(
+            annotations("dev", "mysql"),
+            None,
+            "aliases are not forwarded"
+        );
     }
 
     #[test]

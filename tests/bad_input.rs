@@ -78,7 +78,7 @@ fn yaml_syntax_errors_give_line_and_column() {
 fn unknown_and_missing_fields() {
     assert_file_error(
         &format!("{HEADER}  components:\n    - kind: mysql\n      versoin: \"8.0\"\n"),
-        "8:7: unknown field `versoin`, expected one of kind, name, version, image, storage, resources, dependsOn, ports, env, command, args, readiness, runAsUser, runAsGroup, files",
+        "8:7: unknown field `versoin`, expected one of kind, name, version, image, localPort, storage, resources, dependsOn, ports, env, command, args, readiness, runAsUser, runAsGroup, files",
     );
     assert_file_error(
         "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\n",
@@ -341,5 +341,25 @@ fn docroot_and_web_mistakes_are_located() {
     assert_file_error(
         &format!("{HEADER}  components: [{{kind: web}}]\n"),
         "6:23: web sits in front of php: add a php component to the stack",
+    );
+}
+
+#[test]
+fn dev_env_and_local_port_mistakes_are_located() {
+    assert_file_error(
+        &format!(
+            "{HEADER}  dev:\n    env: {{DB_HOST: 127.0.0.1}}\n  components: [{{kind: mysql}}]\n"
+        ),
+        "7:20: dev.env DB_HOST: the stack sets DB_HOST from component \"mysql\" and that value wins; remove it here",
+    );
+    assert_file_error(
+        &format!(
+            "{HEADER}  components:\n    - {{kind: mysql, localPort: 3307}}\n    - {{kind: mariadb, localPort: 3307}}\n"
+        ),
+        "8:34: localPort 3307 is already claimed by component \"mysql\"",
+    );
+    assert_file_error(
+        &format!("{HEADER}  components:\n    - {{kind: redis, localPort: 70000}}\n"),
+        "7:32: localPort 70000 must be from 1 to 65535",
     );
 }

@@ -79,6 +79,7 @@ fn renders_locked_down(spec: &spec::Spec) -> Vec<Object> {
         "somewordpress",
         "root-secret",
         "a-master-key-for-dev",
+        "!ChangeMe!",
     ] {
         assert!(
             !text.contains(password),
@@ -164,4 +165,70 @@ fn a_code_mount_from_a_subdirectory_becomes_the_sync_source() {
     );
     let yaml = conversion.spec.to_yaml();
     assert_eq!(spec::parse(&yaml, "devenv.yaml").unwrap(), conversion.spec);
+}
+
+#[test]
+fn the_apps_environment_and_published_ports_carry_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        r#"
+services:
+  app:
+    build: .
+    volumes: ['.:/var/www/html']
+    environment:
+      APP_ENV: local
+      APP_KEY: base64:c2VjcmV0
+      DB_HOST: 127.0.0.1
+      DATABASE_URL: mysql://app:hunter2@mysql:3306/app
+      MAIL_HOST: mail
+      UNSET:
+  mysql:
+    image: mysql:8.0
+    ports: ["13306:3306"]
+  mail:
+    image: axllent/mailpit
+    ports: ["1025:1025", "18025:8025"]
+"#,
+    )
+    .unwrap();
+    let project = compose::load(&file, &Options::default()).unwrap();
+    let conversion = compose::convert(&project, "shop").unwrap();
+    let spec = &conversion.spec;
+    assert_eq!(
+        spec.dev.env,
+        BTreeMap::from([
+            ("APP_ENV".to_owned(), "local".to_owned()),
+            ("MAIL_HOST".to_owned(), "mail".to_owned()),
+        ])
+    );
+    assert_eq!(spec.component("mysql").unwrap().local_port, Some(13306));
+    assert_eq!(
+        spec.component("mail").unwrap().local_ports(),
+        [("tcp-8025".to_owned(), 18025)]
+    );
+    let yaml = spec.to_yaml();
+    for secret in ["c2VjcmV0", "hunter2"] {
+        assert!(!yaml.contains(secret), "{secret} written:\n{yaml}");
+    }
+    let app = conversion.report[0].to_string();
+    for note in [
+        "env APP_ENV, MAIL_HOST -> dev.env",
+        "env replaced by the stack's: DB_HOST (from mysql)",
+        "dropped env: APP_KEY, DATABASE_URL (secrets: devenv.yaml never holds them in plain text",
+        "dropped env: UNSET (not set anywhere)",
+    ] {
+        assert!(app.contains(note), "{note:?} not in {app}");
+    }
+    let mysql = conversion.report[1].to_string();
+    assert!(
+        mysql.contains("port 13306:3306 -> localPort 13306 (forward's default)"),
+        "{mysql}"
+    );
+    assert!(
+        !mysql.contains("devenv forward"),
+        "no forward -p hint: {mysql}"
+    );
 }

@@ -808,6 +808,45 @@ fn forward_all_of_a_stack_made_by_up() {
     assert!(out.status.success(), "down failed: {}", stderr(&out));
 }
 
+/// A component's `localPort` reaches `forward` through its Service's
+/// annotation: with no -p, that is the port it listens on.
+#[test]
+fn forward_listens_on_the_local_port_of_devenv_yaml() {
+    require_cluster();
+    let stack = unique("fwdlp");
+    let (dev, test) = (format!("{stack}-dev"), format!("{stack}-test"));
+    let _cleanup = [Namespace(dev.clone()), Namespace(test.clone())];
+    let local = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("devenv.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata: {{name: {stack}}}\nspec:\n  namespaces: {{dev: {dev}, test: {test}}}\n  components: [{{kind: redis, localPort: {local}}}]\n"
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let out = devenv(&["up", "-f", &file, "--skip-arch-check", "-y"]);
+    assert!(out.status.success(), "up failed: {}", stderr(&out));
+
+    let forward = Forwarding::start(&["--stack", &stack, "redis"], 1);
+    assert_eq!(
+        forward.port("redis"),
+        local.to_string(),
+        "{}",
+        forward.table
+    );
+    assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
+    assert_eq!(forward.terminate(), Some(0));
+    let out = devenv(&["down", "-f", &file, "--purge", "-y"]);
+    assert!(out.status.success(), "down failed: {}", stderr(&out));
+}
+
 #[test]
 fn a_port_the_pod_does_not_serve_is_reported_over_spdy() {
     unserved_port_is_reported("spdy");

@@ -119,6 +119,18 @@ impl DevEnvironment {
         Ok(values)
     }
 
+    /// The local port `forward` takes for a Service port while it is free:
+    /// the port's `localPort`, else the port itself.
+    pub(crate) fn forward_port(&self, component: &str, port: u16) -> u16 {
+        self.services
+            .iter()
+            .filter(|s| s.component == component)
+            .flat_map(|s| &s.ports)
+            .find(|p| p.port == port)
+            .and_then(|p| p.local)
+            .unwrap_or(port)
+    }
+
     /// The components the variables point at, once each, in order.
     pub(crate) fn endpoint_components(&self) -> Vec<&str> {
         let mut components: Vec<&str> = Vec::new();
@@ -140,8 +152,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: &EnvArgs) -> Result<()> {
     } else {
         BTreeMap::new()
     };
-    // What `forward` listens on when the ports are free: the Service ports.
-    let local = |_: &str, port: u16| Some(SocketAddr::new(LOCAL_ADDRESS, port));
+    let local = |component: &str, port: u16| {
+        let port = environment.forward_port(component, port);
+        Some(SocketAddr::new(LOCAL_ADDRESS, port))
+    };
     let vars = localenv::resolve(&environment.vars, &environment.endpoints, local, &secrets);
     output::print(render(global.output, &vars)?)?;
     hint(&environment, &vars);
@@ -179,5 +193,39 @@ fn hint(environment: &DevEnvironment, vars: &[LocalVar]) {
             "{} come from Secrets and are hidden; pass --show-secrets to print them.",
             hidden.join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::forward::ServicePort;
+    use crate::forward::pods::TargetPort;
+
+    #[test]
+    fn env_points_at_the_port_forward_takes() {
+        let port = |port: u16, local: Option<u16>| ServicePort {
+            name: None,
+            port,
+            target: TargetPort::Number(port),
+            local,
+        };
+        let environment = DevEnvironment {
+            stack: "shop".into(),
+            namespace: "dev".into(),
+            vars: Vec::new(),
+            services: vec![ComponentService {
+                component: "mysql".into(),
+                stack: "shop".into(),
+                namespace: "test".into(),
+                name: "mysql".into(),
+                selector: BTreeMap::new(),
+                ports: vec![port(3306, Some(13306)), port(33060, None)],
+            }],
+            endpoints: Vec::new(),
+        };
+        assert_eq!(environment.forward_port("mysql", 3306), 13306);
+        assert_eq!(environment.forward_port("mysql", 33060), 33060);
+        assert_eq!(environment.forward_port("redis", 6379), 6379);
     }
 }

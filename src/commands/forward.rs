@@ -27,7 +27,7 @@ use crate::forward::ports::{self, LocalPort, PortRequest};
 use crate::forward::stream::CLOSE_GRACE;
 use crate::forward::tasks::Tasks;
 use crate::forward::tunnel::Protocol;
-use crate::{labels, output};
+use crate::{labels, output, render};
 
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
@@ -88,6 +88,8 @@ pub(crate) struct ServicePort {
     pub name: Option<String>,
     pub port: u16,
     pub target: TargetPort,
+    /// The default local port its Service's annotation gives (`localPort`).
+    pub local: Option<u16>,
 }
 
 impl ComponentService {
@@ -95,6 +97,7 @@ impl ComponentService {
     pub(crate) fn from_service(service: &Service) -> Option<Self> {
         let labels = service.labels();
         let component = labels.get(labels::COMPONENT)?.clone();
+        let annotations = service.annotations();
         let spec = service.spec.as_ref();
         let ports = spec
             .and_then(|s| s.ports.as_ref())
@@ -103,10 +106,17 @@ impl ComponentService {
             .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
             .filter_map(|p| {
                 let port = u16::try_from(p.port).ok()?;
+                let local = p
+                    .name
+                    .as_deref()
+                    .and_then(|name| annotations.get(&render::local_port_annotation(name)))
+                    .and_then(|value| value.parse::<u16>().ok())
+                    .filter(|local| *local != 0);
                 Some(ServicePort {
                     name: p.name.clone(),
                     port,
                     target: TargetPort::from_service_port(port, p.target_port.as_ref()),
+                    local,
                 })
             })
             .collect();
@@ -226,7 +236,8 @@ pub(crate) struct PlannedPort {
     pub local: LocalPort,
 }
 
-/// Every TCP port of every chosen Service, with the `-p` choices applied.
+/// Every TCP port of every chosen Service, with the `-p` choices applied;
+/// the others prefer their `localPort`, else the service port.
 pub(crate) fn plan_ports(
     services: &[ComponentService],
     requests: &[PortRequest],
@@ -280,7 +291,7 @@ pub(crate) fn plan_ports(
             let local = match fixed.get(&(service_index, port_index)) {
                 Some(local) => LocalPort::Fixed(*local),
                 None => LocalPort::Auto {
-                    preferred: port.port,
+                    preferred: port.local.unwrap_or(port.port),
                 },
             };
             plan.push(PlannedPort {
@@ -685,6 +696,7 @@ mod tests {
                     name: Some(format!("p{p}")),
                     port: *p,
                     target: TargetPort::Number(*p),
+                    local: None,
                 })
                 .collect(),
         }
@@ -720,9 +732,20 @@ spec:
             vec![ServicePort {
                 name: Some("mysql".into()),
                 port: 3306,
-                target: TargetPort::Name("mysql".into())
+                target: TargetPort::Name("mysql".into()),
+                local: None,
             }]
         );
+        let mut annotated = parsed.clone();
+        annotated.metadata.annotations = Some(
+            [
+                ("kubectl-devenv.io/local-port.mysql".into(), "13306".into()),
+                ("kubectl-devenv.io/local-port.dns".into(), "5353".into()),
+            ]
+            .into(),
+        );
+        let ports = ComponentService::from_service(&annotated).unwrap().ports;
+        assert_eq!(ports[0].local, Some(13306), "the UDP port is not forwarded");
         let mut unlabelled = parsed.clone();
         unlabelled.metadata.labels = None;
         assert_eq!(ComponentService::from_service(&unlabelled), None);
@@ -826,6 +849,24 @@ spec:
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_local_port_from_the_service_is_the_default_and_p_still_wins() {
+        let mut mail = service("mail", "s", "d", &[1025, 8025]);
+        mail.ports[1].local = Some(18025);
+        let services = [mail];
+        let plan = plan_ports(&services, &[]).unwrap();
+        assert_eq!(
+            plan.iter().map(|p| p.local).collect::<Vec<_>>(),
+            [
+                LocalPort::Auto { preferred: 1025 },
+                LocalPort::Auto { preferred: 18025 }
+            ]
+        );
+        let fixed =
+            plan_ports(&services, &[parse_port_request("mail:8025=9999").unwrap()]).unwrap();
+        assert_eq!(fixed[1].local, LocalPort::Fixed(9999));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn convert(project: &Project, stack: &str) -> Result<Conversion, ComposeErro
     let names = component_names(&ordered, app);
     let mut report = Vec::new();
     let mut components = Vec::new();
-    let mut dev: Option<DevPod> = None;
+    let mut app_line: Option<(usize, &Service)> = None;
     let mut skipped = BTreeSet::new();
     for (name, service) in &ordered {
         let mut line = ReportLine {
@@ -61,10 +61,14 @@ pub fn convert(project: &Project, stack: &str) -> Result<Conversion, ComposeErro
             became: String::new(),
             notes: Vec::new(),
         };
-        let mounts = usable_mounts(project, service, &mut line.notes);
         if Some(name.as_str()) == app {
-            dev = Some(dev_pod(service, &mounts, &names, &mut line));
-        } else if let Some(image) = &service.image {
+            // Mapped once the components are: its env leaves out what they set.
+            app_line = Some((report.len(), *service));
+            report.push(line);
+            continue;
+        }
+        let mounts = usable_mounts(project, service, &mut line.notes);
+        if let Some(image) = &service.image {
             let component_name = names[name.as_str()].clone();
             if &component_name != *name {
                 line.notes.push(format!(
@@ -101,11 +105,20 @@ pub fn convert(project: &Project, stack: &str) -> Result<Conversion, ComposeErro
         dropped_keys(service, &mut line.notes);
         report.push(line);
     }
+    let mut dev = match app_line {
+        Some((index, service)) => {
+            let line = &mut report[index];
+            let mounts = usable_mounts(project, service, &mut line.notes);
+            let dev = dev_pod(service, &mounts, &names, &components, line);
+            dropped_keys(service, &mut line.notes);
+            dev
+        }
+        None => default_dev(),
+    };
     // Dependencies on skipped services cannot be waited for.
     for component in &mut components {
         component.depends_on.retain(|d| !skipped.contains(d));
     }
-    let mut dev = dev.unwrap_or_else(default_dev);
     dev.depends_on.retain(|d| !skipped.contains(d));
     if components.is_empty() {
         return Err(ComposeError::File {
@@ -140,6 +153,7 @@ fn default_dev() -> DevPod {
         CodeSource::Sync(None),
         Vec::new(),
         Vec::new(),
+        BTreeMap::new(),
     )
 }
 
@@ -149,6 +163,7 @@ fn dev_pod_with(
     code: CodeSource,
     depends_on: Vec<String>,
     files: Vec<MountedFile>,
+    env: BTreeMap<String, String>,
 ) -> DevPod {
     let php = catalog::php();
     let (code_path, local_path) = match code {
@@ -178,6 +193,7 @@ fn dev_pod_with(
             local_path,
             ..spec::CodeSync::default()
         },
+        env,
     }
 }
 
@@ -505,16 +521,30 @@ fn catalog_component(
             )),
         }
     }
+    let mut local_port = None;
     for port in &service.ports {
-        match &port.published {
-            Some(published) if published.parse() == Ok(entry.port) => {
-                line.notes.push(format!("port {published} -> forward default"))
-            }
-            Some(published) => line.notes.push(format!(
-                "port {published}:{} -> `kubectl devenv forward {name} -p {published}` (the Service port is {})",
-                port.target, entry.port
+        let Some(published) = port.published.as_deref() else {
+            continue;
+        };
+        match published.parse::<u16>() {
+            _ if port.target != entry.port => line.notes.push(format!(
+                "dropped: port {published}:{} (the Service port of {} is {})",
+                port.target, entry.kind, entry.port
             )),
-            None => {}
+            Ok(host) if host == port.target => line
+                .notes
+                .push(format!("port {published} -> forward default")),
+            Ok(host) if local_port.is_none() => {
+                local_port = Some(host);
+                line.notes.push(format!(
+                    "port {published}:{} -> localPort {published} (forward's default)",
+                    port.target
+                ));
+            }
+            _ => line.notes.push(format!(
+                "dropped: port {published}:{} (a component has one localPort)",
+                port.target
+            )),
         }
     }
     if service.healthcheck.is_some() {
@@ -547,6 +577,7 @@ fn catalog_component(
         storage,
         depends_on: deps,
         source: Source::Catalog(entry),
+        local_port,
     }
 }
 
@@ -625,11 +656,12 @@ fn generic_component(
 ) -> Component {
     line.became = format!("generic ({image})");
     let mut ports: Vec<Port> = Vec::new();
-    let mut add_port = |target: u16, notes: &mut Vec<String>| {
+    let mut add_port = |target: u16, local_port: Option<u16>, notes: &mut Vec<String>| {
         if !ports.iter().any(|p| p.port == target) {
             ports.push(Port {
                 name: format!("tcp-{target}"),
                 port: target,
+                local_port,
             });
         } else {
             notes.push(format!("port {target} listed twice: once is enough"));
@@ -655,19 +687,22 @@ fn generic_component(
             ));
             continue;
         }
-        add_port(port.target, &mut line.notes);
-        if let Some(published) = &port.published
-            && published.parse() != Ok(port.target)
-        {
+        let local_port = port
+            .published
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|host| *host != port.target);
+        if let Some(local) = local_port {
             line.notes.push(format!(
-                "port {published}:{} -> `kubectl devenv forward {name} -p {published}:{}`",
-                port.target, port.target
+                "port {local}:{} -> localPort {local} (forward's default)",
+                port.target
             ));
         }
+        add_port(port.target, local_port, &mut line.notes);
     }
     for expose in &service.expose {
         match expose.split('/').next().and_then(|p| p.parse::<u16>().ok()) {
-            Some(port) => add_port(port, &mut line.notes),
+            Some(port) => add_port(port, None, &mut line.notes),
             None => line.notes.push(format!("dropped: expose {expose}")),
         }
     }
@@ -789,6 +824,7 @@ fn generic_component(
         }),
         depends_on: deps,
         source: Source::Generic(Box::new(generic)),
+        local_port: None,
     }
 }
 
@@ -870,6 +906,7 @@ fn dev_pod(
     service: &Service,
     mounts: &[&Mount],
     names: &BTreeMap<&str, String>,
+    components: &[Component],
     line: &mut ReportLine,
 ) -> DevPod {
     let php = catalog::php();
@@ -911,12 +948,7 @@ fn dev_pod(
             ));
         }
     }
-    if !service.environment.is_empty() {
-        line.notes.push(format!(
-            "dropped env: {} (the dev pod gets DB_*, REDIS_*, ... from the stack; keep the rest in the app's .env)",
-            service.environment.keys().cloned().collect::<Vec<_>>().join(", ")
-        ));
-    }
+    let env = dev_env(service, components, &mut line.notes);
     let published: Vec<&str> = service
         .ports
         .iter()
@@ -941,5 +973,71 @@ fn dev_pod(
         }
     }
     let depends = depends_on(&service.depends_on, names, &mut line.notes);
-    dev_pod_with(&version, code, depends, files)
+    dev_pod_with(&version, code, depends, files, env)
+}
+
+/// The app's `environment` as `dev.env`, except what the stack's components
+/// set (their value is the one that reaches the pod) and secrets, which
+/// devenv.yaml never holds in plain text.
+fn dev_env(
+    service: &Service,
+    components: &[Component],
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut replaced = Vec::new();
+    let mut secrets = Vec::new();
+    let mut unset = Vec::new();
+    for (key, value) in &service.environment {
+        if let Some(component) = spec::stack_variable(components, key) {
+            replaced.push(format!("{key} (from {})", component.name));
+            continue;
+        }
+        match value {
+            None => unset.push(key.as_str()),
+            Some(value)
+                if !value.is_empty() && (is_secret_name(key) || url_with_password(value)) =>
+            {
+                secrets.push(key.as_str())
+            }
+            Some(value) => {
+                env.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if !env.is_empty() {
+        let keys: Vec<&str> = env.keys().map(String::as_str).collect();
+        notes.push(format!("env {} -> dev.env", keys.join(", ")));
+    }
+    if !replaced.is_empty() {
+        notes.push(format!(
+            "env replaced by the stack's: {}",
+            replaced.join(", ")
+        ));
+    }
+    if !secrets.is_empty() {
+        notes.push(format!(
+            "dropped env: {} (secrets: devenv.yaml never holds them in plain text; keep them in the app's .env)",
+            secrets.join(", ")
+        ));
+    }
+    if !unset.is_empty() {
+        notes.push(format!(
+            "dropped env: {} (not set anywhere)",
+            unset.join(", ")
+        ));
+    }
+    env
+}
+
+/// `postgresql://app:pw@database/app`: a URL with a password in it.
+fn url_with_password(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .is_some_and(|(_, password)| !password.is_empty())
 }

@@ -173,6 +173,12 @@ struct FileDev {
     docroot: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     http_port: Option<Spanned<u16>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "quoted_values"
+    )]
+    env: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sync: Option<Spanned<FileSync>>,
 }
@@ -206,6 +212,10 @@ struct FileComponent {
     version: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     image: Option<Spanned<String>>,
+    /// Catalog kinds only: a generic component sets it on each port. Wider
+    /// than a port, so that 70000 is refused as a port rather than as a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local_port: Option<Spanned<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     storage: Option<Spanned<FileStorage>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,6 +379,14 @@ impl FileDev {
             resources: unless(&dev.resources, &php.resources),
             depends_on: names(&dev.depends_on),
             files: generic::files_to_file(&dev.files),
+            env: (!dev.env.is_empty()).then(|| {
+                unlocated(
+                    dev.env
+                        .iter()
+                        .map(|(name, value)| (name.clone(), unlocated(value.clone())))
+                        .collect(),
+                )
+            }),
             sync: (dev.sync != CodeSync::default())
                 .then(|| unlocated(FileSync::from_sync(&dev.sync))),
         }
@@ -395,6 +413,7 @@ impl FileComponent {
             name: None,
             version: None,
             image: None,
+            local_port: None,
             ports: None,
             env: None,
             command: None,
@@ -431,6 +450,7 @@ impl FileComponent {
             }
             Source::Catalog(entry) => {
                 file.version = Some(unlocated(component.version.clone()));
+                file.local_port = component.local_port.map(|l| unlocated(l.into()));
                 file.image = (component.image != entry.image_for(&component.version))
                     .then(|| unlocated(component.image.clone()));
                 if let (Some(storage), Some(data)) = (storage, &entry.data)
@@ -509,6 +529,7 @@ impl File {
         };
         let mut file_dev = spec.dev;
         let dev_depends = file_dev.as_mut().and_then(|d| d.depends_on.take());
+        let dev_env = file_dev.as_mut().and_then(|d| d.env.take());
         let mut dev = validate_dev(file_dev)?;
         if spec.components.value.is_empty() {
             return Err((
@@ -522,6 +543,7 @@ impl File {
         let mut components = Vec::new();
         let mut names = BTreeSet::new();
         let mut depends = Vec::new();
+        let mut local_ports: BTreeMap<u16, String> = BTreeMap::new();
         let kinds: BTreeSet<String> = spec
             .components
             .value
@@ -535,7 +557,22 @@ impl File {
                 .map_or(file_component.kind.referenced, |n| n.referenced);
             let kind_at = file_component.kind.referenced;
             let component_depends = file_component.depends_on.take();
+            let claims: Vec<Spanned<i64>> = file_component
+                .local_port
+                .iter()
+                .chain(
+                    file_component
+                        .ports
+                        .iter()
+                        .flat_map(|p| &p.value)
+                        .filter_map(generic::FilePort::local_port),
+                )
+                .cloned()
+                .collect();
             let component = validate_component(file_component)?;
+            for claim in claims {
+                claim_local_port(claim, &component.name, &mut local_ports)?;
+            }
             depends.push(component_depends);
             if let Some(fronts) = component.entry().and_then(|e| e.fronts.as_ref())
                 && !kinds.contains(fronts)
@@ -563,6 +600,7 @@ impl File {
             component.depends_on = check_depends_on(depends_on.as_ref(), &names, &component.name)?;
         }
         dev.depends_on = check_depends_on(dev_depends.as_ref(), &names, DEV_COMPONENT)?;
+        dev.env = check_dev_env(dev_env, &components)?;
         check_no_cycle(&components, &depends)?;
         Ok(Spec {
             name,
@@ -575,6 +613,86 @@ impl File {
             components,
         })
     }
+}
+
+/// A `localPort` is a port number: 1 to 65535.
+pub(crate) fn check_local_port(local: &Spanned<i64>) -> Result<u16, Invalid> {
+    u16::try_from(local.value)
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| {
+            (
+                local.referenced,
+                format!("localPort {} must be from 1 to 65535", local.value),
+            )
+        })
+}
+
+/// No two ports of the stack claim one local port: `forward --all` binds
+/// them all at once.
+fn claim_local_port(
+    local: Spanned<i64>,
+    component: &str,
+    claimed: &mut BTreeMap<u16, String>,
+) -> Result<(), Invalid> {
+    let port = check_local_port(&local)?;
+    if let Some(other) = claimed.insert(port, component.to_owned()) {
+        let by = if other == component {
+            "another port of this component".to_owned()
+        } else {
+            format!("component \"{other}\"")
+        };
+        return Err((
+            local.referenced,
+            format!("localPort {port} is already claimed by {by}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `dev.env`: literal variables with valid names, none of which the stack
+/// sets itself. A same-named literal would be overridden by the stack's
+/// value without a word, so it is refused here, where the user can see why.
+fn check_dev_env(
+    env: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    components: &[Component],
+) -> Result<BTreeMap<String, String>, Invalid> {
+    let mut out = BTreeMap::new();
+    for (name, value) in env.map(|e| e.value).unwrap_or_default() {
+        let at = value.referenced;
+        if !generic::is_env_name(&name) {
+            return Err((at, format!("invalid environment variable name \"{name}\"")));
+        }
+        if name.starts_with(super::INTERNAL_ENV_PREFIX) {
+            return Err((
+                at,
+                format!(
+                    "dev.env {name}: variables starting with {} are the dev image's own (use `docroot:`)",
+                    super::INTERNAL_ENV_PREFIX
+                ),
+            ));
+        }
+        if let Some(component) = super::stack_variable(components, &name) {
+            return Err((
+                at,
+                format!(
+                    "dev.env {name}: the stack sets {name} from component \"{}\" and that value wins; remove it here",
+                    component.name
+                ),
+            ));
+        }
+        if value.value.starts_with("secret:") {
+            return Err((
+                at,
+                format!(
+                    "dev.env {name}: values are literals; `secret:` keys are for `kind: {}` components",
+                    generic::KIND
+                ),
+            ));
+        }
+        out.insert(name, value.value);
+    }
+    Ok(out)
 }
 
 /// The names a `dependsOn` list gives, each one a component of the stack
@@ -803,6 +921,7 @@ fn validate_dev(dev: Option<FileDev>) -> Result<DevPod, Invalid> {
         user,
         group,
         sync,
+        env: BTreeMap::new(),
     })
 }
 
@@ -990,6 +1109,11 @@ fn validate_component(mut component: FileComponent) -> Result<Component, Invalid
         storage,
         depends_on: Vec::new(),
         source: Source::Catalog(entry),
+        local_port: component
+            .local_port
+            .as_ref()
+            .map(check_local_port)
+            .transpose()?,
     })
 }
 
@@ -1040,6 +1164,16 @@ fn validate_generic(component: FileComponent, fields: FileGeneric) -> Result<Com
         }
         Some(storage) => Some(check_storage(Some(&storage.value), generic::DEFAULT_SIZE)?),
     };
+    if let Some(local) = &component.local_port {
+        return Err((
+            local.referenced,
+            format!(
+                "a `kind: {}` component sets localPort on each port: ports: [{{name: ..., port: ..., localPort: {}}}]",
+                generic::KIND,
+                local.value
+            ),
+        ));
+    }
     let generic = generic::validate(fields, data_path)?;
     Ok(Component {
         name,
@@ -1051,6 +1185,7 @@ fn validate_generic(component: FileComponent, fields: FileGeneric) -> Result<Com
         storage,
         depends_on: Vec::new(),
         source: Source::Generic(Box::new(generic)),
+        local_port: None,
     })
 }
 
@@ -1447,9 +1582,11 @@ spec:
     dependsOn: [search, db]
     files: [{path: /usr/local/etc/php/conf.d/x.ini, content: "a = 1\n\n"}]
     sync: {localPath: "src dir", remotePath: /srv/app, excludes: ["# not a comment", "*.log"]}
+    env: {APP_ENV: local, DEBUG: "true", EMPTY: "", URL: "http://x/?a=b: c"}
   components:
     - kind: mariadb
       name: db
+      localPort: 13306
       storage: {size: 3Gi, className: fast}
       resources:
         requests: {cpu: 50m, memory: 64Mi}
@@ -1457,7 +1594,7 @@ spec:
     - kind: generic
       name: search
       image: "getmeili/meilisearch:v1.12"
-      ports: [{name: http, port: 7700}, {name: metrics, port: 9100}]
+      ports: [{name: http, port: 7700, localPort: 17700}, {name: metrics, port: 9100}]
       env: {FLAG: "true", EMPTY: "", KEY: "secret:master-key", COLON: "a: b"}
       command: [/bin/meili, "--flag=[x]"]
       args: ["-c", "yes", "1, 2"]
@@ -1478,6 +1615,57 @@ spec:
         assert!(yaml.starts_with("# kubectl-devenv stack;"), "{yaml}");
         assert_eq!(parse(&yaml, "canonical").unwrap(), spec, "{yaml}");
         assert_eq!(spec.to_yaml(), parse(&yaml, "again").unwrap().to_yaml());
+    }
+
+    #[test]
+    fn dev_env_holds_literals_the_stack_does_not_set() {
+        let spec = parse(EVERYTHING, "devenv.yaml").unwrap();
+        assert_eq!(spec.dev.env["DEBUG"], "true");
+        assert_eq!(spec.dev.env["EMPTY"], "");
+        assert_eq!(spec.component("db").unwrap().local_port, Some(13306));
+        let search = spec.component("search").unwrap();
+        assert_eq!(
+            search.local_ports(),
+            [("http".to_owned(), 17700)],
+            "only the port that sets one"
+        );
+        let at = |from: &str, to: &str| error_of(&EVERYTHING.replace(from, to));
+        assert_eq!(
+            at("APP_ENV: local", "DB_HOST: 127.0.0.1"),
+            "devenv.yaml:22:20: dev.env DB_HOST: the stack sets DB_HOST from component \"db\" and that value wins; remove it here"
+        );
+        assert!(
+            at("APP_ENV: local", "DEVENV_DOCROOT: x").contains("the dev image's own"),
+            "{}",
+            at("APP_ENV: local", "DEVENV_DOCROOT: x")
+        );
+        assert!(
+            at("APP_ENV: local", "\"1X\": y").contains("invalid environment variable name \"1X\"")
+        );
+        assert!(at("APP_ENV: local", "K: \"secret:k\"").contains("values are literals"));
+    }
+
+    #[test]
+    fn local_ports_are_ports_claimed_once() {
+        let at = |from: &str, to: &str| error_of(&EVERYTHING.replace(from, to));
+        assert_eq!(
+            at("localPort: 17700", "localPort: 13306"),
+            "devenv.yaml:34:51: localPort 13306 is already claimed by component \"db\""
+        );
+        assert_eq!(
+            at("localPort: 13306", "localPort: 0"),
+            "devenv.yaml:26:18: localPort 0 must be from 1 to 65535"
+        );
+        assert!(at("localPort: 17700", "localPort: 65536").contains("localPort 65536 must be"));
+        assert!(
+            at("port: 9100}", "port: 9100, localPort: 17700}")
+                .contains("already claimed by another port of this component")
+        );
+        let generic = at(
+            "    - kind: generic\n      name: search\n",
+            "    - kind: generic\n      name: search\n      localPort: 1\n",
+        );
+        assert!(generic.contains("sets localPort on each port"), "{generic}");
     }
 
     #[test]

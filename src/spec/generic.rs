@@ -56,6 +56,8 @@ pub struct Port {
     /// IANA service name: the Service's target port refers to it.
     pub name: String,
     pub port: u16,
+    /// `forward`'s default local port for it, when not the port itself.
+    pub local_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +129,16 @@ impl Generic {
 pub(crate) struct FilePort {
     name: Spanned<String>,
     port: Spanned<u16>,
+    /// As wide as the catalog's `localPort`, checked the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local_port: Option<Spanned<i64>>,
+}
+
+impl FilePort {
+    /// Read before validation, which checks local ports across components.
+    pub(crate) fn local_port(&self) -> Option<&Spanned<i64>> {
+        self.local_port.as_ref()
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -237,6 +249,11 @@ pub(crate) fn validate(
         ports.push(Port {
             name: port.name.value,
             port: port.port.value,
+            local_port: port
+                .local_port
+                .as_ref()
+                .map(crate::spec::check_local_port)
+                .transpose()?,
         });
     }
     let mut env = BTreeMap::new();
@@ -486,7 +503,7 @@ pub(crate) fn port_name_problem(name: &str) -> Option<&'static str> {
         .then_some("use lowercase letters, digits and single '-', with at least one letter")
 }
 
-fn is_env_name(name: &str) -> bool {
+pub(crate) fn is_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name
@@ -516,6 +533,7 @@ pub(crate) fn to_file(generic: &Generic) -> FileGeneric {
                     .map(|p| FilePort {
                         name: unlocated(p.name.clone()),
                         port: unlocated(p.port),
+                        local_port: p.local_port.map(|l| unlocated(l.into())),
                     })
                     .collect(),
             )

@@ -5,7 +5,7 @@
 //! Other commands use [`load`] / [`parse`] to get a validated [`Spec`], then
 //! [`Spec::images`], [`Spec::component`] and the namespace fields.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
@@ -16,8 +16,8 @@ use crate::spec::generic::{Generic, MountedFile};
 mod file;
 pub(crate) mod generic;
 
+pub(crate) use file::{check_local_port, flow_seq, unlocated};
 pub use file::{cpu_millis, memory_bytes, name_problem};
-pub(crate) use file::{flow_seq, unlocated};
 
 /// Where the dev pod's code lives (the php image's document root).
 pub const CODE_DIR: &str = "/var/www/html";
@@ -31,6 +31,8 @@ pub const DEFAULT_TEST_NAMESPACE: &str = "test";
 pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
 /// The component name of the dev pod (`kubectl devenv shell` enters it).
 pub const DEV_COMPONENT: &str = "dev";
+/// Variables the dev image reads for itself (`DEVENV_DOCROOT`), not the app.
+pub const INTERNAL_ENV_PREFIX: &str = "DEVENV_";
 /// Longest stack or component name, so derived names (`<name>-credentials`,
 /// `data-<name>-0`) stay within Kubernetes' 63-character limit.
 pub const MAX_NAME_LEN: usize = 40;
@@ -96,6 +98,10 @@ pub struct DevPod {
     pub group: i64,
     /// The code volume `kubectl devenv sync` uploads into (unused with `code_path`).
     pub sync: CodeSync,
+    /// Literal variables for the app. Never one of the stack's connection
+    /// variables ([`stack_variable`]): validation refuses those, since the
+    /// stack's value is the one the pod must get.
+    pub env: BTreeMap<String, String>,
 }
 
 /// The HTTP port `image` serves on without an explicit `httpPort:`: the dev
@@ -158,6 +164,9 @@ pub struct Component {
     pub depends_on: Vec<String>,
     /// The catalog entry it runs from, or what a generic component sets itself.
     pub source: Source,
+    /// `forward`'s default local port for a catalog kind (a generic
+    /// component sets one per port, in [`crate::generic::Port`]).
+    pub local_port: Option<u16>,
 }
 
 /// Where a component's container, ports and readiness come from.
@@ -201,6 +210,22 @@ impl Component {
         }
     }
 
+    /// `forward`'s default local ports, as `(Service port name, local port)`.
+    pub fn local_ports(&self) -> Vec<(String, u16)> {
+        match &self.source {
+            Source::Catalog(entry) => self
+                .local_port
+                .map(|local| (entry.port_name.clone(), local))
+                .into_iter()
+                .collect(),
+            Source::Generic(generic) => generic
+                .ports
+                .iter()
+                .filter_map(|p| Some((p.name.clone(), p.local_port?)))
+                .collect(),
+        }
+    }
+
     /// The Service's ports as `(name, port)`, first one first.
     pub fn service_ports(&self) -> Vec<(String, u16)> {
         match &self.source {
@@ -213,6 +238,16 @@ impl Component {
         }
     }
 }
+
+/// The component whose connection settings give the dev pod `variable`
+/// (`DB_HOST` -> the first database): the first in file order, as in
+/// [`crate::render::dev_env`].
+pub fn stack_variable<'a>(components: &'a [Component], variable: &str) -> Option<&'a Component> {
+    components
+        .iter()
+        .find(|c| c.entry().is_some_and(|e| e.dev_env.contains_key(variable)))
+}
+
 impl Spec {
     /// Every image the stack runs (dev pod first), without duplicates; what a
     /// pre-deploy check must verify for the target architectures.
