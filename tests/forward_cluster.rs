@@ -897,19 +897,19 @@ fn a_half_closed_request_still_gets_its_reply() {
     }
 }
 
-/// After a connection opens, the next one to the same pod finds a connection
-/// already upgraded (SPDY) and only opens its streams.
+/// After a connection opens, the next one to the same pod finds its SPDY
+/// session already upgraded and only opens its streams.
 #[test]
-fn the_next_connection_finds_a_standby() {
+fn the_next_connection_shares_the_pods_session() {
     let ns = ready_component("fwd-standby", "warm", "redis", 6379);
     let forward = Forwarding::start(&["-v", "-n", &ns.0, "redis", "-p", "redis=0"], 1);
     assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
-    let stderr = wait_for("a standby in use", Duration::from_secs(20), || {
+    let stderr = wait_for("a shared session in use", Duration::from_secs(20), || {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(ping(&forward.address("redis")).unwrap(), "+PONG");
         let stderr = forward.stderr();
         stderr
-            .contains("opened on a standby connection")
+            .contains("opened on the pod's shared session")
             .then_some(stderr)
     });
     let first = stderr
@@ -917,7 +917,7 @@ fn the_next_connection_finds_a_standby() {
         .find(|line| line.contains(" opened"))
         .unwrap();
     assert!(
-        !first.contains("standby"),
-        "the first connection has no standby: {first}"
+        !first.contains("shared session"),
+        "the first connection opens the session: {first}"
     );
 }

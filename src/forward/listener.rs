@@ -1,5 +1,6 @@
 //! The accept loop of one mapping: every local connection gets its own
-//! port-forward stream to a Ready pod picked from the watch. Nothing that
+//! port-forward stream to a Ready pod picked from the watch (over SPDY, a
+//! stream pair on that pod's shared session). Nothing that
 //! happens to one connection stops the loop; the forward stopping ends the
 //! loop and closes every connection.
 
@@ -14,8 +15,9 @@ use tokio::sync::watch;
 
 use super::notice::RateLimit;
 use super::pods::{PodSet, PodTarget, PodWatch};
-use super::standby::Standbys;
-use super::stream::{End, Traffic, Upgrade};
+use super::sessions::Sessions;
+use super::spdy;
+use super::stream::{End, OpenError, Traffic};
 use super::tasks::Tasks;
 use super::tunnel::{self, Protocol, Tunnel};
 use crate::cluster::within;
@@ -31,6 +33,9 @@ const LOCAL_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// between the watch event and the request.
 const OPEN_ATTEMPTS: usize = 2;
 const RETRY_DELAY: Duration = Duration::from_millis(300);
+/// A session already open answers a new stream pair at once; one that does
+/// not within this long has gone quiet, and a new session is opened.
+const SHARED_OPEN_LIMIT: Duration = Duration::from_secs(10);
 /// How often the same complaint may be repeated on stderr.
 const NOTICE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -59,7 +64,7 @@ struct Shared {
     tasks: Tasks,
     /// SPDY only: a WebSocket names its port when it is opened, and the
     /// kubelet connects to the pod at once.
-    standbys: Option<Arc<Standbys>>,
+    sessions: Sessions,
     turn: AtomicUsize,
     refusals: RateLimit,
     failures: RateLimit,
@@ -69,8 +74,14 @@ struct Shared {
 struct Opened {
     target: PodTarget,
     tunnel: Tunnel,
-    /// On a standby connection.
-    warm: bool,
+    /// On a session that was already open.
+    shared: bool,
+}
+
+/// Why a stream could not be opened, and the shared session it failed on.
+struct Failure {
+    why: String,
+    shared: Option<spdy::Session>,
 }
 
 impl Forward {
@@ -96,7 +107,7 @@ impl Forward {
             open_timeout,
             protocol,
             tasks: tasks.clone(),
-            standbys: (protocol == Protocol::Spdy).then(Default::default),
+            sessions: Sessions::default(),
             turn: AtomicUsize::new(0),
             refusals: RateLimit::new(NOTICE_INTERVAL),
             failures: RateLimit::new(NOTICE_INTERVAL),
@@ -128,13 +139,14 @@ async fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// A stream to a Ready pod: a standby first if there is one, then new ones,
-/// up to `OPEN_ATTEMPTS`. `None` when the connection is refused, which is
-/// said on stderr (rate-limited).
+/// A stream to a Ready pod, up to `OPEN_ATTEMPTS` tries, and one more at
+/// once when a shared session fails (it may have gone stale). `None` when
+/// the connection is refused, which is said on stderr (rate-limited).
 async fn open_for(shared: &Arc<Shared>, peer: SocketAddr) -> Option<Opened> {
     let component = &shared.component;
     let mut attempt = 1;
-    let mut warm_tried = false;
+    let mut stale: Option<spdy::Session> = None;
+    let mut stale_tried = false;
     loop {
         let pods = shared.pods.borrow().clone();
         let turn = shared.turn.fetch_add(1, Ordering::Relaxed);
@@ -149,44 +161,31 @@ async fn open_for(shared: &Arc<Shared>, peer: SocketAddr) -> Option<Opened> {
             }
             return None;
         };
-        // One standby at most: one that fails may have gone stale, so a new
-        // connection follows at once.
-        let warm = match &shared.standbys {
-            Some(standbys) if !warm_tried => standbys.take(&target.uid, &pods),
-            _ => None,
-        };
-        let used_warm = warm.is_some();
-        warm_tried |= used_warm;
-        match open(shared, &target, warm).await {
-            Ok(tunnel) => {
-                if let Some(standbys) = &shared.standbys {
-                    standbys.refill(
-                        &shared.tasks,
-                        &shared.client,
-                        &shared.namespace,
-                        &target.name,
-                        &target.uid,
-                        shared.open_timeout,
-                    );
-                }
+        match open(shared, &target, stale.take().as_ref()).await {
+            Ok((tunnel, on_shared)) => {
                 return Some(Opened {
                     target,
                     tunnel,
-                    warm: used_warm,
+                    shared: on_shared,
                 });
             }
-            Err(why) if used_warm => {
+            Err(Failure {
+                why,
+                shared: Some(session),
+            }) if !stale_tried => {
                 tracing::debug!(
-                    "{component}: standby for pod {}: {why}; opening anew",
+                    "{component}: shared session to pod {}: {why}; opening a new one",
                     target.name
                 );
+                stale_tried = true;
+                stale = Some(session);
             }
-            Err(why) if attempt < OPEN_ATTEMPTS => {
+            Err(Failure { why, .. }) if attempt < OPEN_ATTEMPTS => {
                 tracing::debug!("{component}: pod {}: {why}; trying again", target.name);
                 attempt += 1;
                 tokio::time::sleep(RETRY_DELAY).await;
             }
-            Err(why) => {
+            Err(Failure { why, .. }) => {
                 if let Some(held_back) = shared.failures.check(Instant::now()) {
                     tracing::warn!(
                         "{component}: closed the connection from {peer}: cannot open a port-forward to pod {}: {why}{}",
@@ -206,14 +205,18 @@ async fn carry(shared: &Shared, socket: TcpStream, peer: SocketAddr, opened: Ope
     let Opened {
         target,
         tunnel,
-        warm,
+        shared: on_shared,
     } = opened;
     let component = &shared.component;
     tracing::info!(
         "{component}: {peer} -> pod {}:{} opened{}",
         target.name,
         target.port,
-        if warm { " on a standby connection" } else { "" }
+        if on_shared {
+            " on the pod's shared session"
+        } else {
+            ""
+        }
     );
     let traffic = Traffic::default();
     let closed = async {
@@ -245,26 +248,74 @@ async fn carry(shared: &Shared, socket: TcpStream, peer: SocketAddr, opened: Ope
     }
 }
 
+/// Over SPDY, a stream pair on the pod's session (opened first if there is
+/// none, or if `stale` was it); over WebSocket, a connection of its own.
+/// Says whether the session was shared.
 async fn open(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     target: &PodTarget,
-    warm: Option<Upgrade>,
-) -> Result<Tunnel, String> {
-    let opening = tunnel::open(
-        &shared.client,
-        &shared.namespace,
-        &target.name,
-        target.port,
-        shared.protocol,
-        warm,
-    );
-    let Some(outcome) = within(shared.open_timeout, opening).await else {
-        return Err(format!(
-            "no answer within {} (--request-timeout)",
-            humanize(shared.open_timeout)
-        ));
+    stale: Option<&spdy::Session>,
+) -> Result<(Tunnel, bool), Failure> {
+    let timed_out = |limit: Duration| format!("no answer within {}", humanize(limit));
+    let failed = |why: String| Failure { why, shared: None };
+    let limit = shared.open_timeout;
+    if shared.protocol == Protocol::Websocket {
+        let opening =
+            tunnel::open_websocket(&shared.client, &shared.namespace, &target.name, target.port);
+        return match within(limit, opening).await {
+            Some(Ok(tunnel)) => Ok((tunnel, false)),
+            Some(Err(err)) => Err(failed(err.to_string())),
+            None => Err(failed(format!("{} (--request-timeout)", timed_out(limit)))),
+        };
+    }
+    let pods = shared.pods.borrow().clone();
+    let starting = || start_session(shared, target);
+    let getting = shared.sessions.get(&target.uid, &pods, stale, starting);
+    let (session, on_shared) = match within(limit, getting).await {
+        Some(Ok(got)) => got,
+        Some(Err(err)) => return Err(failed(err.to_string())),
+        None => return Err(failed(format!("{} (--request-timeout)", timed_out(limit)))),
     };
-    outcome.map_err(|err| err.to_string())
+    let pair_limit = match (on_shared, limit.is_zero()) {
+        (false, _) => limit,
+        (true, true) => SHARED_OPEN_LIMIT,
+        (true, false) => limit.min(SHARED_OPEN_LIMIT),
+    };
+    let why = match within(pair_limit, tunnel::open_spdy(&session, target.port)).await {
+        Some(Ok(tunnel)) => return Ok((tunnel, on_shared)),
+        Some(Err(err)) => err.to_string(),
+        None if on_shared => timed_out(pair_limit),
+        None => format!("{} (--request-timeout)", timed_out(pair_limit)),
+    };
+    Err(Failure {
+        why,
+        shared: on_shared.then_some(session),
+    })
+}
+
+/// Upgrades a connection to the pod and runs a session on it, a task of the
+/// forward that ends once the pod is gone or the forward stops.
+async fn start_session(shared: &Shared, target: &PodTarget) -> Result<spdy::Session, OpenError> {
+    let io = spdy::upgrade(&shared.client, &shared.namespace, &target.name).await?;
+    let (pods, uid, stop) = (
+        shared.pods.clone(),
+        target.uid.clone(),
+        shared.tasks.stop.clone(),
+    );
+    let closed = async move {
+        tokio::select! {
+            () = pod_gone(pods, uid) => End::PodGone,
+            () = stop.cancelled() => End::Stopped,
+        }
+    };
+    let (session, task) = spdy::Session::start(io, STREAM_KEEPALIVE, closed);
+    shared.tasks.spawn(task);
+    tracing::debug!(
+        "{}: opened a SPDY session to pod {}",
+        shared.component,
+        target.name
+    );
+    Ok(session)
 }
 
 /// Resolves once the pod no longer exists, so that a connection to a

@@ -1,5 +1,5 @@
-//! Every task of one forward (serve loops, connections, pod watches,
-//! standby refills) is spawned here, so that none outlives the forward: one
+//! Every task of one forward (serve loops, connections, pod watches, SPDY
+//! sessions) is spawned here, so that none outlives the forward: one
 //! token stops them all, and the tracker says when the last has ended.
 
 use std::future::Future;

@@ -1,7 +1,9 @@
 //! One local connection carried to one pod port through the API server, over
-//! SPDY/3.1 (the default) or the `v4.channel.k8s.io` WebSocket. Each local
-//! connection gets its own upgraded connection, so it reaches whichever pod
-//! is Ready when it arrives and ends on its own.
+//! SPDY/3.1 (the default) or the `v4.channel.k8s.io` WebSocket. Over SPDY,
+//! each local connection is a stream pair on its pod's shared session
+//! (`sessions`); over WebSocket, it gets an upgraded connection of its own.
+//! Either way it reaches whichever pod is Ready when it arrives and ends on
+//! its own.
 //!
 //! SPDY is the default because the API server relays it to the kubelet byte
 //! for byte, and the kubelet reads its frames in bulk; a WebSocket upload is
@@ -29,37 +31,32 @@ pub enum Protocol {
 
 /// An open port-forward stream to one pod port.
 pub(crate) enum Tunnel {
-    Spdy(spdy::Session<Upgrade>),
+    Spdy(spdy::Stream),
     Websocket(Box<WebSocketStream<Upgrade>>),
 }
 
-/// Opens the port-forward stream to `port` of `pod`; one per local connection.
-/// A SPDY connection already upgraded for this pod (`warm`) saves the upgrade.
-pub(crate) async fn open(
+/// Opens a stream pair to `port` on the pod's SPDY session.
+pub(crate) async fn open_spdy(session: &spdy::Session, port: u16) -> Result<Tunnel, OpenError> {
+    Ok(Tunnel::Spdy(session.open(port).await?))
+}
+
+/// Opens a WebSocket port-forward to `port` of `pod`; one per local
+/// connection.
+pub(crate) async fn open_websocket(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     port: u16,
-    protocol: Protocol,
-    warm: Option<Upgrade>,
 ) -> Result<Tunnel, OpenError> {
-    Ok(match protocol {
-        Protocol::Spdy => {
-            let io = match warm {
-                Some(io) => io,
-                None => spdy::upgrade(client, namespace, pod).await?,
-            };
-            Tunnel::Spdy(spdy::Session::start(io, port).await?)
-        }
-        Protocol::Websocket => Tunnel::Websocket(Box::new(
-            websocket::open(client, namespace, pod, port).await?,
-        )),
-    })
+    Ok(Tunnel::Websocket(Box::new(
+        websocket::open(client, namespace, pod, port).await?,
+    )))
 }
 
 /// Carries bytes both ways until one side ends, `closed` resolves (the pod
 /// was deleted, or the forward is stopping: it says which), or an error
-/// occurs. The local socket always ends with a FIN.
+/// occurs. The local socket always ends with a FIN. SPDY sessions send their
+/// own keepalives; `keepalive` is for a WebSocket.
 pub(crate) async fn pump(
     local: TcpStream,
     tunnel: Tunnel,
@@ -69,7 +66,7 @@ pub(crate) async fn pump(
     traffic: &Traffic,
 ) -> Result<End, PumpError> {
     match tunnel {
-        Tunnel::Spdy(session) => spdy::pump(local, session, keepalive, closed, traffic).await,
+        Tunnel::Spdy(stream) => spdy::pump(local, stream, closed, traffic).await,
         Tunnel::Websocket(stream) => {
             websocket::pump(local, *stream, port, keepalive, closed, traffic).await
         }

@@ -17,6 +17,8 @@ pub(super) const HEADER_LEN: usize = 8;
 /// The 24-bit length field's limit.
 pub(super) const MAX_PAYLOAD: usize = (1 << 24) - 1;
 pub(super) const FLAG_FIN: u8 = 0x01;
+/// RST_STREAM status: the stream is no longer needed.
+pub(super) const CANCEL: u32 = 5;
 
 const CONTROL_BIT: u32 = 0x8000_0000;
 const STREAM_ID_MASK: u32 = 0x7fff_ffff;
@@ -136,6 +138,15 @@ pub(super) fn data(stream: u32, flags: u8) -> [u8; HEADER_LEN] {
     frame
 }
 
+/// Abandons `stream`: the kubelet closes its side and forgets it.
+pub(super) fn reset(stream: u32, status: u32) -> Bytes {
+    let mut frame = BytesMut::with_capacity(HEADER_LEN + 8);
+    put_control_header(&mut frame, RST_STREAM, 0, 8);
+    frame.put_u32(stream & STREAM_ID_MASK);
+    frame.put_u32(status);
+    frame.freeze()
+}
+
 pub(super) fn ping(id: u32) -> Bytes {
     let mut frame = BytesMut::with_capacity(HEADER_LEN + 4);
     put_control_header(&mut frame, PING, 0, 4);
@@ -165,7 +176,9 @@ fn put_control_header(frame: &mut BytesMut, kind: u16, flags: u8, length: usize)
     frame.put_u32(((flags as u32) << 24) | length as u32);
 }
 
-/// One zlib stream per connection and direction, as SPDY requires: each
+/// One zlib stream per connection and direction, as SPDY requires (so one
+/// per session, shared by all its streams, used in the order the frames
+/// go out): each
 /// header block is a sync-flushed piece of it. Blocks are compressed without
 /// SPDY's preset dictionary, which zlib readers accept (the stream header
 /// says no dictionary is needed); it costs a few bytes per stream.
@@ -226,9 +239,7 @@ pub(super) mod server {
     }
 
     pub(crate) fn reset(stream: u32, status: u32) -> Vec<u8> {
-        let mut payload = stream.to_be_bytes().to_vec();
-        payload.extend_from_slice(&status.to_be_bytes());
-        control(RST_STREAM, 0, &payload)
+        super::reset(stream, status).to_vec()
     }
 
     pub(crate) fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
@@ -236,6 +247,97 @@ pub(super) mod server {
         put_data_header(&mut frame, stream, flags, payload.len());
         frame.extend_from_slice(payload);
         frame
+    }
+
+    /// A frame from the client, as the kubelet reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) enum ClientFrame {
+        Syn {
+            stream: u32,
+            headers: Vec<(String, String)>,
+        },
+        Data {
+            stream: u32,
+            fin: bool,
+            payload: Vec<u8>,
+        },
+        Reset {
+            stream: u32,
+            status: u32,
+        },
+        Ping {
+            id: u32,
+        },
+        Other {
+            kind: u16,
+        },
+    }
+
+    /// Reads the client's frames; header blocks are one zlib stream per
+    /// session and direction, so one decoder inflates them all.
+    pub(crate) struct ClientDecoder {
+        inflate: flate2::Decompress,
+    }
+
+    impl Default for ClientDecoder {
+        fn default() -> Self {
+            ClientDecoder {
+                inflate: flate2::Decompress::new(true),
+            }
+        }
+    }
+
+    impl Decoder for ClientDecoder {
+        type Item = ClientFrame;
+        type Error = FrameError;
+
+        fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<ClientFrame>, FrameError> {
+            if buffer.len() < HEADER_LEN {
+                return Ok(None);
+            }
+            let first = u32::from_be_bytes(buffer[0..4].try_into().expect("4 bytes"));
+            let fin = buffer[4] & FLAG_FIN != 0;
+            let length = u32::from_be_bytes([0, buffer[5], buffer[6], buffer[7]]) as usize;
+            if buffer.len() < HEADER_LEN + length {
+                return Ok(None);
+            }
+            buffer.advance(HEADER_LEN);
+            let mut payload = buffer.split_to(length);
+            if first & CONTROL_BIT == 0 {
+                return Ok(Some(ClientFrame::Data {
+                    stream: first & STREAM_ID_MASK,
+                    fin,
+                    payload: payload.to_vec(),
+                }));
+            }
+            Ok(Some(match (first & 0xffff) as u16 {
+                SYN_STREAM => {
+                    let stream = payload.get_u32() & STREAM_ID_MASK;
+                    payload.advance(6);
+                    let mut block = Vec::with_capacity(4096);
+                    self.inflate
+                        .decompress_vec(&payload, &mut block, flate2::FlushDecompress::Sync)
+                        .expect("a header block that inflates");
+                    let mut block = Bytes::from(block);
+                    fn text(block: &mut Bytes) -> String {
+                        let len = block.get_u32() as usize;
+                        String::from_utf8(block.split_to(len).to_vec()).expect("UTF-8")
+                    }
+                    let headers = (0..block.get_u32())
+                        .map(|_| (text(&mut block), text(&mut block)))
+                        .collect();
+                    ClientFrame::Syn { stream, headers }
+                }
+                RST_STREAM => ClientFrame::Reset {
+                    stream: payload.get_u32() & STREAM_ID_MASK,
+                    status: payload.get_u32(),
+                },
+                PING => ClientFrame::Ping {
+                    id: payload.get_u32(),
+                },
+                kind => ClientFrame::Other { kind },
+            }))
+        }
     }
 }
 
