@@ -42,6 +42,19 @@ pub(crate) fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Resul
     }
 }
 
+/// Prints `value` on stdout as `-o` asks: JSON, YAML, or for `table` what
+/// `table` renders of it.
+pub(crate) fn emit<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    table: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    match structured(format, value)? {
+        Some(text) => print(text),
+        None => print(table(value)),
+    }
+}
+
 /// `-o dotenv|shell` given to a command other than `env`, in kubectl's words.
 pub(crate) fn env_only(format: OutputFormat) -> Error {
     let name = match format {

@@ -232,3 +232,27 @@ services:
         "no forward -p hint: {mysql}"
     );
 }
+
+#[test]
+fn a_url_with_a_password_never_reaches_devenv_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  worker:\n    image: example/worker:1\n    environment:\n      \
+         DATABASE_URL: mysql://app:hunter2-in-url@db/app\n      QUEUE: default\n",
+    )
+    .unwrap();
+    let project = compose::load(&file, &Options::default()).unwrap();
+    let conversion = compose::convert(&project, "shop").unwrap();
+    let yaml = conversion.spec.to_yaml();
+    assert!(!yaml.contains("hunter2-in-url"), "{yaml}");
+    assert!(yaml.contains("QUEUE"), "{yaml}");
+    let report: Vec<String> = conversion.report.iter().map(ToString::to_string).collect();
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("dropped env: DATABASE_URL (a URL with a password in it")),
+        "{report:?}"
+    );
+}

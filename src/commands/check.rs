@@ -157,11 +157,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<()> {
     for note in &report.notes {
         eprintln!("Warning: {note}");
     }
-    if let Some(text) = output::structured(global.output, &report)? {
-        output::print(text)?;
-    } else {
-        output::print(render(&report, deployed))?;
-    }
+    output::emit(global.output, &report, |report| render(report, deployed))?;
     if report.verdict.ready {
         Ok(())
     } else {

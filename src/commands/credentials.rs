@@ -27,16 +27,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> Result<(
     let stack = args.stack.resolve()?;
     let secret = stack::component_secret(&cluster, stack.as_deref(), &args.component).await?;
     let values = decode(secret.data.unwrap_or_default())?;
-    if let Some(text) = output::structured(global.output, &values)? {
-        output::print(text)?;
-        return Ok(());
-    }
-    let mut table = output::table(["KEY", "VALUE"]);
-    for (key, value) in &values {
-        table.add_row([key, value]);
-    }
-    output::print_table(&table)?;
-    Ok(())
+    output::emit(global.output, &values, |values| {
+        let mut table = output::table(["KEY", "VALUE"]);
+        for (key, value) in values {
+            table.add_row([key, value]);
+        }
+        output::table_text(&table)
+    })
 }
 
 fn decode(data: BTreeMap<String, k8s_openapi::ByteString>) -> Result<BTreeMap<String, String>> {

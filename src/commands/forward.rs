@@ -365,11 +365,9 @@ async fn resolve(
 /// The start-up table (or `-o json|yaml`), and which mappings wait for a pod.
 fn report(format: OutputFormat, mappings: &[Mapping]) -> Result<()> {
     let report = ForwardReport { mappings };
-    if let Some(text) = output::structured(format, &report)? {
-        output::print(text)?;
-    } else {
-        output::print_table(&render_table(mappings))?;
-    }
+    output::emit(format, &report, |report| {
+        output::table_text(&render_table(report.mappings))
+    })?;
     warn_without_pods(mappings);
     Ok(())
 }

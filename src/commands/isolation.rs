@@ -82,11 +82,7 @@ pub(crate) async fn run(global: &GlobalArgs, options: &Options<'_>) -> Result<()
         enforced,
         reasons,
     };
-    if let Some(text) = output::structured(global.output, &report)? {
-        output::print(text)?;
-    } else {
-        output::print(render(&report))?;
-    }
+    output::emit(global.output, &report, render)?;
     if report.enforced {
         return Ok(());
     }

@@ -33,13 +33,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     let components = workloads::statuses(&cluster, &scope, stack.as_deref()).await?;
     let unhealthy = components.iter().any(|c| !c.healthy());
     let report = StatusReport { components };
-    if let Some(text) = output::structured(global.output, &report)? {
-        output::print(text)?;
-    } else if report.components.is_empty() {
-        eprintln!("{}", nothing_found(&scope, stack.as_deref()));
-    } else {
-        output::print_table(&render_table(&report.components))?;
-    }
+    output::emit(global.output, &report, |report| {
+        if report.components.is_empty() {
+            // On stderr, as kubectl's "No resources found": stdout stays data.
+            eprintln!("{}", nothing_found(&scope, stack.as_deref()));
+            return String::new();
+        }
+        output::table_text(&render_table(&report.components))
+    })?;
     if args.exit_code && unhealthy {
         return Err(Error::Other("the stack is not healthy".into()));
     }

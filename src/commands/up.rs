@@ -135,33 +135,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
         test_namespace: spec.test_namespace.clone(),
         endpoints: endpoints(&spec),
     };
-    if let Some(text) = output::structured(global.output, &report)? {
-        output::print(text)?;
-    } else {
-        let mut table = output::table([
-            "COMPONENT",
-            "IMAGE",
-            "IN-CLUSTER ADDRESS",
-            "FROM THE DEV POD",
-            "FROM YOUR MACHINE",
-        ]);
-        for e in &report.endpoints {
-            let or_dash = |s: &str| {
-                if s.is_empty() {
-                    "-".to_owned()
-                } else {
-                    s.to_owned()
-                }
-            };
-            table.add_row([
-                e.component.clone(),
-                e.image.clone(),
-                or_dash(&e.in_cluster),
-                or_dash(&e.from_dev_pod),
-                e.local_access.clone(),
-            ]);
-        }
-        output::print_table(&table)?;
+    output::emit(global.output, &report, |report| {
+        output::table_text(&endpoints_table(&report.endpoints))
+    })?;
+    if global.output == OutputFormat::Table {
         eprintln!(
             "Stack \"{}\" is ready: dev pod in namespace \"{}\", test stack in \"{}\".",
             spec.name, spec.dev_namespace, spec.test_namespace
@@ -171,6 +148,34 @@ pub(crate) async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The summary: where each component is, from the cluster, the dev pod and here.
+fn endpoints_table(endpoints: &[Endpoint]) -> comfy_table::Table {
+    let mut table = output::table([
+        "COMPONENT",
+        "IMAGE",
+        "IN-CLUSTER ADDRESS",
+        "FROM THE DEV POD",
+        "FROM YOUR MACHINE",
+    ]);
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    for e in endpoints {
+        table.add_row([
+            e.component.clone(),
+            e.image.clone(),
+            or_dash(&e.in_cluster),
+            or_dash(&e.from_dev_pod),
+            e.local_access.clone(),
+        ]);
+    }
+    table
 }
 
 /// Without `codePath` the dev pod starts with an empty code directory.

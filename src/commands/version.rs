@@ -67,19 +67,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<()> {
         client_version: client_version(),
         server_version,
     };
-    if let Some(text) = output::structured(global.output, &report)? {
-        return output::print(text);
-    }
-    let client = &report.client_version;
-    let mut text = format!(
-        "Client Version: v{} (commit {}, {})\n",
-        client.version, client.commit, client.target
-    );
-    if let Some(server) = &report.server_version {
-        text += &format!(
-            "Server Version: {} ({})\n",
-            server.git_version, server.platform
+    output::emit(global.output, &report, |report| {
+        let client = &report.client_version;
+        let mut text = format!(
+            "Client Version: v{} (commit {}, {})\n",
+            client.version, client.commit, client.target
         );
-    }
-    output::print(text)
+        if let Some(server) = &report.server_version {
+            text += &format!(
+                "Server Version: {} ({})\n",
+                server.git_version, server.platform
+            );
+        }
+        text
+    })
 }

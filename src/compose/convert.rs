@@ -709,9 +709,11 @@ fn generic_component(
     let mut env = BTreeMap::new();
     let mut secrets = Vec::new();
     let mut unset = Vec::new();
+    let mut with_password = Vec::new();
     for (key, value) in &service.environment {
         match value {
             None => unset.push(key.as_str()),
+            Some(value) if url_with_password(value) => with_password.push(key.as_str()),
             Some(value) if is_secret_name(key) && !value.is_empty() => {
                 let secret = key.to_ascii_lowercase().replace('_', "-");
                 env.insert(key.clone(), format!("secret:{secret}"));
@@ -732,6 +734,13 @@ fn generic_component(
         line.notes.push(format!(
             "dropped env: {} (not set anywhere)",
             unset.join(", ")
+        ));
+    }
+    if !with_password.is_empty() {
+        line.notes.push(format!(
+            "dropped env: {} (a URL with a password in it; devenv.yaml holds no passwords: \
+             set it from the generated credentials instead)",
+            with_password.join(", ")
         ));
     }
     let mut data_path = None;
