@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Resource, ResourceExt};
@@ -145,6 +146,9 @@ struct Snapshot {
     claims: Vec<PersistentVolumeClaim>,
     /// Read only while a claim is Pending; `None` when they cannot be read.
     classes: Option<Vec<StorageClass>>,
+    /// Ready endpoints of each component's least-served Service; components
+    /// without a Service, or whose slices cannot be read, have no entry.
+    routed: BTreeMap<(String, String), usize>,
 }
 
 async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
@@ -153,8 +157,12 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
     let mut revisions = BTreeMap::new();
     let mut pods = Vec::new();
     let mut claims = Vec::new();
+    let mut routed = BTreeMap::new();
     for ns in spec.namespaces() {
         let scope = Scope::Namespace(ns.to_owned());
+        for (component, ready) in routed_endpoints(cluster, &scope, &selector).await {
+            routed.insert((ns.to_owned(), component), ready);
+        }
         let (deployments, statefulsets, pod_list, claim_list, sets) = tokio::try_join!(
             cluster.list::<Deployment>(&scope, &selector),
             cluster.list::<StatefulSet>(&scope, &selector),
@@ -199,8 +207,67 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
         pods,
         claims,
         classes,
+        routed,
     })
 }
+
+/// Ready endpoints per component, counted on its least-served Service.
+/// A pod turns Ready a moment before its Service routes to it (the
+/// EndpointSlice controller and then kube-proxy follow the pod's status), and
+/// until then the dev pod's first connection to the name is refused. Without
+/// permission to list EndpointSlices the wait goes by the pods alone.
+async fn routed_endpoints(
+    cluster: &Cluster,
+    scope: &Scope,
+    selector: &str,
+) -> BTreeMap<String, usize> {
+    let lists = tokio::try_join!(
+        cluster.list::<Service>(scope, selector),
+        cluster.list::<EndpointSlice>(scope, selector),
+    );
+    let (services, slices) = match lists {
+        Ok(lists) => lists,
+        Err(err) => {
+            tracing::debug!("cannot list Services or EndpointSlices: {err}");
+            return BTreeMap::new();
+        }
+    };
+    least_served(&services, &slices)
+}
+
+fn least_served(services: &[Service], slices: &[EndpointSlice]) -> BTreeMap<String, usize> {
+    let mut ready_by_service: BTreeMap<&str, usize> = BTreeMap::new();
+    for slice in slices {
+        let Some(service) = slice.labels().get(SERVICE_NAME_LABEL) else {
+            continue;
+        };
+        // An unset `ready` means unknown, which consumers treat as ready.
+        let ready = slice
+            .endpoints
+            .iter()
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+            .count();
+        *ready_by_service.entry(service.as_str()).or_default() += ready;
+    }
+    let mut routed: BTreeMap<String, usize> = BTreeMap::new();
+    for service in services {
+        let Some(component) = component_of(service.labels()) else {
+            continue;
+        };
+        let ready = ready_by_service
+            .get(service.name_any().as_str())
+            .copied()
+            .unwrap_or(0);
+        routed
+            .entry(component.to_owned())
+            .and_modify(|least| *least = (*least).min(ready))
+            .or_insert(ready);
+    }
+    routed
+}
+
+/// The label the EndpointSlice controller puts on a Service's slices.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 fn component_of(meta_labels: &BTreeMap<String, String>) -> Option<&str> {
     meta_labels.get(labels::COMPONENT).map(String::as_str)
@@ -284,12 +351,21 @@ async fn poll_until_ready(
             let rollout = snap.rollouts.get(&key).copied().unwrap_or_default();
             bar.set_length(rollout.desired.max(1) as u64);
             bar.set_position(rollout.ready.max(0) as u64);
-            if rollout.done {
+            let serving = snap
+                .routed
+                .get(&key)
+                .is_none_or(|&ready| ready >= rollout.desired.max(0) as usize);
+            if rollout.done && serving {
                 bar.set_message("Ready");
                 bar.disable_steady_tick();
                 continue;
             }
             all_ready = false;
+            if rollout.done {
+                bar.set_message("Ready; waiting for its Service to route to it");
+                waiting_for.push(format!("{} (its Service's endpoints)", target.component));
+                continue;
+            }
             let (finding, note) = component_state(cluster, &snap, target).await;
             let now = Instant::now();
             match finding {
@@ -590,6 +666,46 @@ async fn explain_crash(cluster: &Cluster, pod: &Pod, container: String, detail: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_component_is_served_once_each_of_its_services_routes_to_it() {
+        let service = |name: &str, component: &str| -> Service {
+            serde_json::from_value(serde_json::json!({"metadata": {
+                "name": name, "labels": {labels::COMPONENT: component}}}))
+            .unwrap()
+        };
+        let slice = |service: &str, ready: &[Option<bool>]| -> EndpointSlice {
+            let endpoints: Vec<_> = ready
+                .iter()
+                .map(|r| serde_json::json!({"addresses": ["10.0.0.1"], "conditions": {"ready": r}}))
+                .collect();
+            serde_json::from_value(serde_json::json!({
+                "addressType": "IPv4",
+                "metadata": {"labels": {SERVICE_NAME_LABEL: service}},
+                "endpoints": endpoints,
+            }))
+            .unwrap()
+        };
+        let services = [
+            service("mysql", "mysql"),
+            service("web", "web"),
+            service("web-admin", "web"),
+            service("mailpit", "mailpit"),
+        ];
+        let slices = [
+            // Two slices of one Service add up; an unknown `ready` counts.
+            slice("mysql", &[Some(true)]),
+            slice("mysql", &[None, Some(false)]),
+            slice("web", &[Some(true)]),
+            slice("web-admin", &[Some(false)]),
+        ];
+        let routed = least_served(&services, &slices);
+        assert_eq!(routed.get("mysql"), Some(&2));
+        // The least-served Service decides, and one with no slice yet has none.
+        assert_eq!(routed.get("web"), Some(&0));
+        assert_eq!(routed.get("mailpit"), Some(&0));
+        assert_eq!(routed.get("redis"), None);
+    }
 
     #[test]
     fn only_the_current_revision_is_diagnosed() {
