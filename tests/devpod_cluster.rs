@@ -17,64 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// One stack in its own directory (for devenv.yaml) and namespaces; purged on drop.
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    dev: String,
-    test: String,
-}
-
 impl Stack {
-    fn new(prefix: &str) -> Self {
-        require_cluster();
-        let name = unique(prefix);
-        Self {
-            dev: format!("{name}-dev"),
-            test: format!("{name}-test"),
-            dir: tempfile::tempdir().unwrap(),
-            name,
-        }
-    }
-
-    /// Writes devenv.yaml: `spec` holds the lines after `namespaces`, indented by two.
-    fn write_spec(&self, spec: &str) {
-        std::fs::write(
-            self.dir.path().join("devenv.yaml"),
-            format!(
-                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata:\n  name: {}\nspec:\n  \
-                 namespaces:\n    dev: {}\n    test: {}\n{spec}",
-                self.name, self.dev, self.test
-            ),
-        )
-        .unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(devenv_bin());
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run kubectl-devenv")
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "kubectl-devenv {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
     /// `shell COMPONENT -i -- sh -c SCRIPT` with `input` on stdin.
     fn shell_with_input(&self, component: &str, script: &str, input: &str) -> Output {
         let mut child = self
@@ -104,15 +47,6 @@ impl Stack {
         ]);
         let values: BTreeMap<String, String> = serde_json::from_str(&out).unwrap();
         values[key].clone()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let out = self.run(&["down", "--stack", &self.name, "--purge", "--yes"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {} failed: {}", self.name, stderr(&out));
-        }
     }
 }
 

@@ -7,75 +7,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// One stack under test: its own directory (for devenv.yaml) and namespaces.
-/// Dropping it purges whatever the test left behind.
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    dev: String,
-    test: String,
-}
-
 impl Stack {
-    fn new(prefix: &str) -> Self {
-        require_cluster();
-        let name = unique(prefix);
-        Self {
-            dev: format!("{name}-dev"),
-            test: format!("{name}-test"),
-            dir: tempfile::tempdir().unwrap(),
-            name,
-        }
-    }
-
     /// Writes devenv.yaml with these component lines (YAML list items).
-    fn write_spec(&self, components: &str) -> PathBuf {
-        let path = self.dir.path().join("devenv.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata:\n  name: {}\nspec:\n  \
-                 namespaces:\n    dev: {}\n    test: {}\n  components:\n{components}",
-                self.name, self.dev, self.test
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    /// `kubectl-devenv ARGS` run in the stack's directory, stdin closed.
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run kubectl-devenv")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(devenv_bin());
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "kubectl-devenv {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn selector(&self) -> String {
-        format!("app.kubernetes.io/instance={}", self.name)
+    fn write_components(&self, components: &str) -> PathBuf {
+        self.write_spec(&format!("  components:\n{components}"))
     }
 
     /// kind/namespace/name -> resourceVersion of everything labelled as this stack's.
@@ -142,22 +82,6 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self
-            .command(&[
-                "down",
-                "--stack",
-                &self.name,
-                "--purge",
-                "--yes",
-                "--timeout",
-                "30s",
-            ])
-            .output();
-    }
-}
-
 const PHP_MYSQL_REDIS: &str = "    - kind: php\n    - kind: mysql\n    - kind: redis\n";
 const TEST_WORKLOADS: [(&str, &str); 3] = [
     ("deployment", "php"),
@@ -168,7 +92,7 @@ const TEST_WORKLOADS: [(&str, &str); 3] = [
 #[test]
 fn up_brings_every_component_ready_and_a_rerun_changes_nothing() {
     let stack = Stack::new("lc-up");
-    let spec = stack.write_spec(PHP_MYSQL_REDIS);
+    let spec = stack.write_components(PHP_MYSQL_REDIS);
     let summary = stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "--yes"]);
     stack.assert_all_ready(&TEST_WORKLOADS);
     assert!(
@@ -248,7 +172,7 @@ fn up_brings_every_component_ready_and_a_rerun_changes_nothing() {
 #[test]
 fn an_interrupted_up_is_finished_by_the_next_one() {
     let stack = Stack::new("lc-int");
-    let spec = stack.write_spec(PHP_MYSQL_REDIS);
+    let spec = stack.write_components(PHP_MYSQL_REDIS);
     let spec = spec.to_str().unwrap();
     // Interrupt at several points: before connecting, while applying, while waiting.
     for (signal, delay_ms) in [
@@ -299,8 +223,8 @@ fn an_interrupted_up_is_finished_by_the_next_one() {
 fn two_stacks_run_side_by_side() {
     let first = Stack::new("lc-a");
     let second = Stack::new("lc-b");
-    let first_spec = first.write_spec("    - kind: mysql\n");
-    let second_spec = second.write_spec("    - kind: redis\n    - kind: postgres\n");
+    let first_spec = first.write_components("    - kind: mysql\n");
+    let second_spec = second.write_components("    - kind: redis\n    - kind: postgres\n");
     first.run_ok(&["up", "-f", first_spec.to_str().unwrap(), "-y"]);
     second.run_ok(&["up", "-f", second_spec.to_str().unwrap(), "-y"]);
     first.assert_all_ready(&[("statefulset", "mysql")]);
@@ -329,7 +253,7 @@ fn down_keeps_data_and_credentials_until_purge() {
          accessModes: [ReadWriteOnce]\n  persistentVolumeReclaimPolicy: Retain\n  storageClassName: {class}\n  \
          hostPath: {{path: /tmp/{volume}}}\n"
     ));
-    let spec = stack.write_spec(&format!(
+    let spec = stack.write_components(&format!(
         "    - kind: mysql\n      storage: {{size: 1Gi, className: {class}}}\n"
     ));
     let spec = spec.to_str().unwrap();
@@ -400,7 +324,7 @@ fn foreign_namespaces_are_never_touched() {
          metadata: {{name: precious, namespace: {}}}\ndata: {{owner: someone-else}}\n",
         stack.dev, stack.dev
     ));
-    let spec = stack.write_spec("    - kind: redis\n");
+    let spec = stack.write_components("    - kind: redis\n");
     let spec = spec.to_str().unwrap();
     let out = stack.run(&["up", "-f", spec, "-y"]);
     assert_error(
@@ -442,7 +366,7 @@ fn foreign_namespaces_are_never_touched() {
 
     // A namespace of another stack is refused too.
     let other = Stack::new("lc-other");
-    let other_spec = other.write_spec("    - kind: redis\n");
+    let other_spec = other.write_components("    - kind: redis\n");
     other.run_ok(&["up", "-f", other_spec.to_str().unwrap(), "-y"]);
     let out = stack.run(&[
         "up",
@@ -470,7 +394,7 @@ fn without_a_terminal_up_and_down_name_the_missing_flag() {
         &out,
         "pass -f FILE or --components KIND[:VERSION],... (with --yes)",
     );
-    let spec = stack.write_spec("    - kind: redis\n");
+    let spec = stack.write_components("    - kind: redis\n");
     let out = stack.run(&["up", "-f", spec.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert_error(&out, "there is no terminal to ask; pass --yes");
@@ -668,7 +592,7 @@ fn the_wizard_in_a_real_terminal_writes_devenv_yaml_and_starts_the_stack() {
 #[test]
 fn shell_in_a_terminal_follows_the_window_size_and_restores_the_terminal() {
     let stack = Stack::new("lc-tty");
-    let spec = stack.write_spec("    - kind: redis\n");
+    let spec = stack.write_components("    - kind: redis\n");
     stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
     let dir = stack.dir.path();
     let [first, second, before, after] =
@@ -834,7 +758,7 @@ fn append_log(file: &str, lines: &[&str]) {
 #[test]
 fn failing_pods_are_reported_early_with_their_cause() {
     let stack = Stack::new("lc-fail");
-    let spec = stack.write_spec("    - kind: mysql\n    - kind: redis\n    - kind: php\n");
+    let spec = stack.write_components("    - kind: mysql\n    - kind: redis\n    - kind: php\n");
     let spec = spec.to_str().unwrap();
     stack.run_ok(&["up", "-f", spec, "-y"]);
 
@@ -927,7 +851,7 @@ fn failing_pods_are_reported_early_with_their_cause() {
 fn unschedulable_pods_and_pending_claims_are_reported_after_a_grace_period() {
     let stack = Stack::new("lc-sched");
     // More CPU than any kwok node offers, and a claim no volume can satisfy.
-    let spec = stack.write_spec(&format!(
+    let spec = stack.write_components(&format!(
         "    - kind: memcached\n      resources:\n        requests: {{cpu: \"5000\", memory: 64Mi}}\n        \
          limits: {{cpu: \"5000\", memory: 64Mi}}\n    - kind: redis\n      storage: {{className: {}-none}}\n",
         stack.name
@@ -953,7 +877,7 @@ fn unschedulable_pods_and_pending_claims_are_reported_after_a_grace_period() {
 #[test]
 fn timeouts_name_what_was_still_missing() {
     let stack = Stack::new("lc-timeout");
-    let spec = stack.write_spec(&format!(
+    let spec = stack.write_components(&format!(
         "    - kind: redis\n      storage: {{className: {}-none}}\n",
         stack.name
     ));
@@ -967,7 +891,7 @@ fn timeouts_name_what_was_still_missing() {
 #[test]
 fn logs_and_shell_go_through_the_simulated_kubelet() {
     let stack = Stack::new("lc-logs");
-    let spec = stack.write_spec("    - kind: redis\n");
+    let spec = stack.write_components("    - kind: redis\n");
     stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
 
     let marker = format!("{} ready to accept connections", stack.name);
@@ -990,7 +914,7 @@ fn logs_and_shell_go_through_the_simulated_kubelet() {
 #[test]
 fn removing_a_component_from_the_spec_removes_it_from_the_stack() {
     let stack = Stack::new("lc-prune");
-    let spec = stack.write_spec("    - kind: mysql\n    - kind: redis\n");
+    let spec = stack.write_components("    - kind: mysql\n    - kind: redis\n");
     stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
     let mysql_version = |stack: &Stack| {
         kubectl_ok(&[
@@ -1004,7 +928,7 @@ fn removing_a_component_from_the_spec_removes_it_from_the_stack() {
         ])
     };
     let before = mysql_version(&stack);
-    let spec = stack.write_spec("    - kind: mysql\n");
+    let spec = stack.write_components("    - kind: mysql\n");
     stack.run_ok(&["up", "-f", spec.to_str().unwrap(), "-y"]);
     for (ns, kind) in [
         (&stack.test, "statefulset"),

@@ -78,68 +78,20 @@ fn registry_host() -> String {
     testbed_env("TESTBED_REGISTRY")
 }
 
-/// One stack under test on the real node, purged when dropped.
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    dev: String,
-    test: String,
-}
-
 impl Stack {
-    fn new(prefix: &str) -> Self {
+    /// A stack on the real node: fails at once when the node is missing.
+    fn on_real_node(prefix: &str) -> Self {
         real_node();
-        let name = unique(prefix);
-        Self {
-            dev: format!("{name}-dev"),
-            test: format!("{name}-test"),
-            dir: tempfile::tempdir().unwrap(),
-            name,
-        }
+        Stack::new(prefix)
     }
 
     /// devenv.yaml with the real node's placement, the dev pod on the
     /// test bed's PHP-FPM image (plus `dev_extra` lines), and these components.
-    fn write_spec(&self, dev_extra: &str, components: &str) -> PathBuf {
-        let path = self.dir.path().join("devenv.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata:\n  name: {}\nspec:\n  \
-                 namespaces:\n    dev: {}\n    test: {}\n{PLACEMENT}  dev:\n    image: {}\n{dev_extra}  components:\n{components}",
-                self.name,
-                self.dev,
-                self.test,
-                real_node().php
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(devenv_bin());
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run kubectl-devenv")
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "kubectl-devenv {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
+    fn write_real_spec(&self, dev_extra: &str, components: &str) -> PathBuf {
+        self.write_spec(&format!(
+            "{PLACEMENT}  dev:\n    image: {}\n{dev_extra}  components:\n{components}",
+            real_node().php
+        ))
     }
 
     /// `up` of ./devenv.yaml with the flags every real-node run needs.
@@ -173,9 +125,10 @@ impl Stack {
     }
 
     /// A command in the dev pod through `kubectl devenv shell`; its stdout.
-    /// Runs a command in the dev pod. A NetworkPolicy enforcer admits a new
-    /// pod a few seconds after it is Ready (kube-router rejects it with "No
-    /// route to host" until then), so that one error is retried for 20 s.
+    /// `up` returns once the Services list their pods as ready endpoints, but
+    /// kube-proxy programs them a moment later, and a connection made before
+    /// that leaves un-NATed: "No route to host". That one error is retried
+    /// for 20 s; kube-router's policy rejections read "Connection refused".
     fn in_dev_pod(&self, command: &[&str]) -> String {
         let mut args = vec!["shell", "--stack", &self.name, "--"];
         args.extend_from_slice(command);
@@ -190,10 +143,6 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-    }
-
-    fn selector(&self) -> String {
-        format!("app.kubernetes.io/instance={}", self.name)
     }
 
     /// kind/namespace/name -> resourceVersion of everything labelled as this stack's.
@@ -266,22 +215,6 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self
-            .command(&[
-                "down",
-                "--stack",
-                &self.name,
-                "--purge",
-                "--yes",
-                "--timeout",
-                "60s",
-            ])
-            .output();
-    }
-}
-
 fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {
@@ -318,8 +251,8 @@ fn process_status(namespace: &str, pod: &str) -> BTreeMap<String, String> {
 #[test]
 fn a_stack_on_the_real_node_is_ready_locked_down_and_keeps_its_data() {
     let node = real_node();
-    let stack = Stack::new("rn-life");
-    stack.write_spec(
+    let stack = Stack::on_real_node("rn-life");
+    stack.write_real_spec(
         "",
         &format!(
             "    - {{kind: mysql, image: {}}}\n    - {{kind: redis, image: {}}}\n    - {{kind: php, image: {}}}\n",
@@ -598,8 +531,8 @@ fn assert_probes_removed(stack: &Stack) {
 #[test]
 fn isolation_is_measured_and_check_isolation_reports_both_results() {
     let node = real_node();
-    let stack = Stack::new("rn-iso");
-    stack.write_spec(
+    let stack = Stack::on_real_node("rn-iso");
+    stack.write_real_spec(
         "",
         &format!(
             "    - {{kind: postgres, image: {}}}\n    - {{kind: redis, image: {}}}\n",
@@ -718,8 +651,8 @@ fn follow_logs(stack: &Stack, component: &str) -> (Child, mpsc::Receiver<String>
 #[test]
 fn logs_and_shell_against_real_containers() {
     let node = real_node();
-    let stack = Stack::new("rn-logs");
-    stack.write_spec(
+    let stack = Stack::on_real_node("rn-logs");
+    stack.write_real_spec(
         "",
         &format!("    - {{kind: redis, image: {}}}\n", node.redis),
     );
@@ -940,7 +873,7 @@ fn up_fails(
     needle: &str,
 ) -> String {
     let node = real_node();
-    stack.write_spec(
+    stack.write_real_spec(
         dev_extra,
         &format!("    - {{kind: redis, image: {}}}\n{broken}", node.redis),
     );
@@ -962,7 +895,7 @@ fn up_fails(
 fn the_wait_reports_real_failures_early_each_with_its_own_message() {
     let node = real_node();
     let images = failure_images();
-    let stack = Stack::new("rn-fail");
+    let stack = Stack::on_real_node("rn-fail");
 
     // A missing image: the registry's "not found" is final, nothing is retried.
     let missing = format!("{}/realnode-tests/missing:{}", registry_host(), stack.name);
@@ -1041,7 +974,7 @@ fn the_wait_reports_real_failures_early_each_with_its_own_message() {
 #[test]
 fn a_wait_for_first_consumer_claim_is_waited_for_while_it_is_provisioned() {
     let node = real_node();
-    let stack = Stack::new("rn-wffc");
+    let stack = Stack::on_real_node("rn-wffc");
     let class = format!("{}-slow", stack.name);
     let provisioner = format!("devenv.test/slow-{}", stack.name);
     kubectl_apply(&format!(
@@ -1058,7 +991,7 @@ fn a_wait_for_first_consumer_claim_is_waited_for_while_it_is_provisioned() {
     }
     let dir = std::env::temp_dir().join(&class);
     let _cleanup = Cleanup(class.clone(), dir.clone());
-    stack.write_spec(
+    stack.write_real_spec(
         "",
         &format!(
             "    - {{kind: redis, image: {}, storage: {{className: {class}}}}}\n",
@@ -1412,9 +1345,9 @@ fn replace_pod(stack: &Stack, component: &str) {
 
 fn forward_through_the_real_kubelet(protocol: &str) {
     let node = real_node();
-    let stack = Stack::new(&format!("rn-fwd-{}", &protocol[..2]));
+    let stack = Stack::on_real_node(&format!("rn-fwd-{}", &protocol[..2]));
     // 100 MB SET and GET need room beside the value.
-    stack.write_spec(
+    stack.write_real_spec(
         "",
         &format!(
             "    - {{kind: mysql, image: {}}}\n    - kind: redis\n      image: {}\n      resources:\n        \

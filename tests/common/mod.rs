@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The platforms a release is packed for (scripts/package.sh, krew/devenv.yaml).
@@ -126,4 +126,88 @@ pub(crate) fn assert_error(out: &Output, needle: &str) {
         "expected an `error: ...{needle}...` line, got: {err}"
     );
     assert!(!err.contains("panicked"), "panic: {err}");
+}
+
+/// One stack under test: its own directory (for devenv.yaml) and namespaces.
+/// Dropping it purges whatever the test left behind.
+pub(crate) struct Stack {
+    pub(crate) name: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) dev: String,
+    pub(crate) test: String,
+}
+
+impl Stack {
+    pub(crate) fn new(prefix: &str) -> Self {
+        require_cluster();
+        let name = unique(prefix);
+        Self {
+            dev: format!("{name}-dev"),
+            test: format!("{name}-test"),
+            dir: tempfile::tempdir().unwrap(),
+            name,
+        }
+    }
+
+    /// Writes devenv.yaml: `spec` holds the lines after `namespaces`, indented by two.
+    pub(crate) fn write_spec(&self, spec: &str) -> PathBuf {
+        let path = self.dir.path().join("devenv.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata:\n  name: {}\nspec:\n  \
+                 namespaces:\n    dev: {}\n    test: {}\n{spec}",
+                self.name, self.dev, self.test
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// `kubectl-devenv ARGS` in the stack's directory, stdin closed.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(devenv_bin());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run kubectl-devenv")
+    }
+
+    pub(crate) fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl-devenv {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    pub(crate) fn selector(&self) -> String {
+        format!("app.kubernetes.io/instance={}", self.name)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let out = self.run(&[
+            "down",
+            "--stack",
+            &self.name,
+            "--purge",
+            "--yes",
+            "--timeout",
+            "60s",
+        ]);
+        if !out.status.success() {
+            eprintln!("cleanup of {} failed: {}", self.name, stderr(&out));
+        }
+    }
 }
