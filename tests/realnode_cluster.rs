@@ -113,15 +113,7 @@ impl Stack {
     }
 
     fn up_ok(&self) -> String {
-        let out = self.up(&[]);
-        assert!(
-            out.status.success(),
-            "up failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
+        expect_success(&self.up(&[]), "up")
     }
 
     /// A command in the dev pod through `kubectl devenv shell`; its stdout.

@@ -41,43 +41,21 @@ fn require_real_node() -> String {
 }
 
 /// A stack whose pods run on the real node, with the code under `code/`.
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    dev: String,
-}
-
 impl Stack {
     fn up(prefix: &str, sync: &str) -> Self {
         require_real_node();
         let image = testbed_env("TESTBED_IMAGE_PHP_FPM");
-        let name = unique(prefix);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("code")).unwrap();
-        std::fs::write(
-            dir.path().join("devenv.yaml"),
-            format!(
-                "apiVersion: kubectl-devenv.io/v1alpha1\nkind: DevEnv\nmetadata:\n  name: {name}\nspec:\n  \
-                 namespaces: {{dev: {name}-dev, test: {name}-test}}\n  targetArch: amd64\n  \
-                 placement:\n    nodeSelector: {{devenv.test/real-node: \"true\"}}\n    \
-                 tolerations: [{{key: devenv.test/real-node, operator: Exists, effect: NoSchedule}}]\n  \
-                 dev:\n    image: {image}\n    sync:\n      localPath: code\n{sync}  \
-                 components: [{{kind: php, image: {image}}}]\n"
-            ),
-        )
-        .unwrap();
-        let stack = Self {
-            dev: format!("{name}-dev"),
-            name,
-            dir,
-        };
-        let out = stack.devenv(&["up", "--yes", "--skip-arch-check", "--timeout", "3m"]);
-        assert!(
-            out.status.success(),
-            "up failed: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        let stack = Stack::new(prefix);
+        std::fs::create_dir(stack.code()).unwrap();
+        stack.write_spec(&format!(
+            "  targetArch: amd64\n  \
+             placement:\n    nodeSelector: {{devenv.test/real-node: \"true\"}}\n    \
+             tolerations: [{{key: devenv.test/real-node, operator: Exists, effect: NoSchedule}}]\n  \
+             dev:\n    image: {image}\n    sync:\n      localPath: code\n{sync}  \
+             components: [{{kind: php, image: {image}}}]\n"
+        ));
+        let out = stack.run(&["up", "--yes", "--skip-arch-check", "--timeout", "3m"]);
+        expect_success(&out, "up");
         assert!(
             stderr(&out).contains("kubectl devenv sync --stack"),
             "up names the sync command: {}",
@@ -90,21 +68,8 @@ impl Stack {
         self.dir.path().join("code")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(devenv_bin());
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn devenv(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run kubectl-devenv")
-    }
-
     fn sync_once(&self) -> Output {
-        self.devenv(&["sync", "--once", "--stack", &self.name])
+        self.run(&["sync", "--once", "--stack", &self.name])
     }
 
     /// `sync` in the background, its stderr in a file; returns once it watches.
@@ -202,12 +167,6 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.devenv(&["down", "--purge", "--yes", "--stack", &self.name]);
     }
 }
 
@@ -616,7 +575,7 @@ fn exec_refused_by_rbac_names_the_verb_and_resource() {
         ),
     )
     .unwrap();
-    let out = stack.devenv(&[
+    let out = stack.run(&[
         "sync",
         "--once",
         "--stack",

@@ -113,6 +113,18 @@ pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Asserts that `what` succeeded, showing both streams when it did not; its stdout.
+pub(crate) fn expect_success(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
 /// Asserts a non-zero exit with a one-line `error: ...` on stderr containing `needle`.
 pub(crate) fn assert_error(out: &Output, needle: &str) {
     let err = stderr(out);
@@ -179,15 +191,7 @@ impl Stack {
     }
 
     pub(crate) fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "kubectl-devenv {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
+        expect_success(&self.run(args), &format!("kubectl-devenv {args:?}"))
     }
 
     pub(crate) fn selector(&self) -> String {

@@ -219,7 +219,7 @@ kctl wait --for=condition=Ready "node/$real_node" --timeout=60s >/dev/null ||
 # With the default --iptables-min-sync-period of 1 s, a Service whose
 # EndpointSlice is already ready (all `up` can see) was still unrouted for up
 # to 2 s on this busy 2-core bed, and a test's first connection went out
-# un-NATed: "No route to host" in about 1 run of 3. Syncing on every change
+# un-NATed: "No route to host" in 2 runs of 10. Syncing on every change
 # closes that window.
 start kube-proxy "curl -fsS http://127.0.0.1:10356/healthz" -- \
   "$K8S_NODE_BIN/kube-proxy" --kubeconfig="$node_dir/kube-proxy.kubeconfig" --hostname-override="$real_node" \

@@ -160,16 +160,19 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
     let mut routed = BTreeMap::new();
     for ns in spec.namespaces() {
         let scope = Scope::Namespace(ns.to_owned());
-        for (component, ready) in routed_endpoints(cluster, &scope, &selector).await {
+        let (served, lists) = tokio::join!(routed_endpoints(cluster, &scope, &selector), async {
+            tokio::try_join!(
+                cluster.list::<Deployment>(&scope, &selector),
+                cluster.list::<StatefulSet>(&scope, &selector),
+                cluster.list::<Pod>(&scope, &selector),
+                cluster.list::<PersistentVolumeClaim>(&scope, &selector),
+                cluster.list::<ReplicaSet>(&scope, &selector),
+            )
+        });
+        let (deployments, statefulsets, pod_list, claim_list, sets) = lists?;
+        for (component, ready) in served {
             routed.insert((ns.to_owned(), component), ready);
         }
-        let (deployments, statefulsets, pod_list, claim_list, sets) = tokio::try_join!(
-            cluster.list::<Deployment>(&scope, &selector),
-            cluster.list::<StatefulSet>(&scope, &selector),
-            cluster.list::<Pod>(&scope, &selector),
-            cluster.list::<PersistentVolumeClaim>(&scope, &selector),
-            cluster.list::<ReplicaSet>(&scope, &selector),
-        )?;
         let key = |meta: &kube::api::ObjectMeta| {
             let component = meta
                 .labels
@@ -214,7 +217,7 @@ async fn snapshot(cluster: &Cluster, spec: &Spec) -> Result<Snapshot> {
 /// Ready endpoints per component, counted on its least-served Service.
 /// A pod turns Ready a moment before its Service routes to it (the
 /// EndpointSlice controller and then kube-proxy follow the pod's status), and
-/// until then the dev pod's first connection to the name is refused. Without
+/// until then the dev pod's first connection to the name fails. Without
 /// permission to list EndpointSlices the wait goes by the pods alone.
 async fn routed_endpoints(
     cluster: &Cluster,
