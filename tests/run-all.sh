@@ -18,7 +18,7 @@ step() { printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - started))" >&2; }
 step "checking prerequisites"
 packages=(mariadb-server mariadb-client redis-server redis-tools docker-registry apache2-utils openssl curl
   jq tmux expect bash-completion zsh fish hyperfine zip unzip shellcheck git php-cli php-mysql
-  containerd runc containernetworking-plugins iptables ipset conntrack skopeo umoci mmdebstrap busybox-static uidmap)
+  containerd runc containernetworking-plugins iptables ipset conntrack e2fsprogs skopeo umoci mmdebstrap busybox-static uidmap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

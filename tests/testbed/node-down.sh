@@ -45,7 +45,7 @@ mounts=$(findmnt -rn -o TARGET |
 for target in $mounts; do
   umount "$target" 2>/dev/null || umount -l "$target"
 done
-rm -f /run/netns/cni-*
+rm -f /run/netns/cni-* "$node_dir/kubelet.img"
 
 # kube-proxy's own cleanup, then every chain and rule of the node's parts
 # (kube-proxy, kubelet, kube-router, CNI portmap, node.sh's TESTBED chains).
