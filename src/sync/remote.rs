@@ -48,25 +48,35 @@ impl std::fmt::Display for Target {
 /// on the test bed, now 1.0-1.1 s. (kube reads at most 4 KiB per message.)
 const EXEC_PIPE: usize = 256 << 10;
 
-/// Checks the tools and the code directory, takes the lock, clears a
-/// staging directory left by a killed sync, and prints the manifest:
-/// `ok`, the base's length in bytes, the base, then the journal.
+/// Checks the tools and the code directory, and prints the manifest: `ok`,
+/// the base's length in bytes, the base, then the journal. With `$5 = lock`
+/// it also takes the lock and clears a staging directory left by a killed
+/// sync; with `peek` it takes nothing, but is refused as well while another
+/// sync holds the lock (a `--once` that finds nothing to send needs no lock,
+/// and no second command to give it back).
 const PREPARE: &str = r#"
-d=$1 m="$1/.devenv-sync" now=$(date +%s)
+d=$1 m="$1/.devenv-sync" stale=$4 now=$(date +%s)
 command -v tar >/dev/null 2>&1 || exit 90
 if tar --version 2>/dev/null | grep -q GNU && ! command -v gzip >/dev/null 2>&1; then exit 91; fi
 [ -d "$d" ] || exit 92
-mkdir -p "$m" 2>/dev/null && [ -w "$d" ] && [ -w "$m" ] || exit 93
-if ! mkdir "$m/lock" 2>/dev/null; then
+held() {
   owner=$(cat "$m/lock/owner" 2>/dev/null)
   beat=$(printf '%s\n' "$owner" | cut -d' ' -f2)
   case "$beat" in ''|*[!0-9]*) beat=0;; esac
-  if [ $((now - beat)) -lt "$4" ]; then printf '%s %s\n' "$now" "$owner"; exit 94; fi
-  mv "$m/lock" "$m/lock.stale.$$" 2>/dev/null && rm -rf "$m/lock.stale.$$"
-  mkdir "$m/lock" 2>/dev/null || { printf '%s %s\n' "$now" "$(cat "$m/lock/owner" 2>/dev/null)"; exit 94; }
+  [ $((now - beat)) -lt "$stale" ] && printf '%s %s\n' "$now" "$owner"
+}
+if [ "$5" = peek ]; then
+  if [ -d "$m/lock" ] && held; then exit 94; fi
+else
+  mkdir -p "$m" 2>/dev/null && [ -w "$d" ] && [ -w "$m" ] || exit 93
+  if ! mkdir "$m/lock" 2>/dev/null; then
+    held && exit 94
+    mv "$m/lock" "$m/lock.stale.$$" 2>/dev/null && rm -rf "$m/lock.stale.$$"
+    mkdir "$m/lock" 2>/dev/null || { printf '%s %s\n' "$now" "$(cat "$m/lock/owner" 2>/dev/null)"; exit 94; }
+  fi
+  printf '%s %s %s\n' "$2" "$now" "$3" > "$m/lock/owner" || exit 93
+  rm -rf "$m/staging"
 fi
-printf '%s %s %s\n' "$2" "$now" "$3" > "$m/lock/owner" || exit 93
-rm -rf "$m/staging"
 echo ok
 if [ -f "$m/manifest.gz" ]; then wc -c < "$m/manifest.gz"; cat "$m/manifest.gz"; else echo 0; fi
 cat "$m/journal" 2>/dev/null
@@ -78,7 +88,8 @@ exit 0
 /// code directory or the manifest changes. Then: journal the dropped paths,
 /// delete them, move the new content into place (a rename per top-level
 /// entry, hard links to merge into existing directories), and journal the
-/// new entries last.
+/// new entries last. With `$4 = release`, the last batch of a `--once` gives
+/// the lock back as it ends.
 const APPLY: &str = r#"
 d=$1 m="$1/.devenv-sync" s="$1/.devenv-sync/staging"
 case "$(cat "$m/lock/owner" 2>/dev/null)" in "$2 "*) ;; *) exit 75;; esac
@@ -107,6 +118,7 @@ elif [ -f ctl/set ]; then
   cat ctl/set >> "$m/journal" || exit 76
 fi
 cd "$d" && rm -rf "$s"
+[ "$4" = release ] && rm -rf "$m/lock"
 exit 0
 "#;
 
@@ -130,6 +142,14 @@ struct Output {
     stderr: String,
 }
 
+/// Whether reading the pod's manifest takes the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    Lock,
+    /// Only look, for a `--once` that may find nothing to send.
+    Peek,
+}
+
 /// One sync's hold on one pod.
 pub(crate) struct Remote {
     cluster: Cluster,
@@ -150,10 +170,14 @@ impl Remote {
         }
     }
 
-    /// Takes the lock and reads what the pod holds.
-    pub(crate) async fn prepare(&self) -> Result<Manifest, SyncError> {
+    /// Reads what the pod holds; with [`Hold::Lock`], takes the lock first.
+    pub(crate) async fn prepare(&self, hold: Hold) -> Result<Manifest, SyncError> {
         let stale = STALE_AFTER_SECS.to_string();
-        let out = self.run(PREPARE, &[&stale], None).await?;
+        let mode = match hold {
+            Hold::Lock => "lock",
+            Hold::Peek => "peek",
+        };
+        let out = self.run(PREPARE, &[&stale, mode], None).await?;
         let pod = self.target.name.clone();
         let dir = self.target.code_dir.clone();
         match out.code {
@@ -171,9 +195,15 @@ impl Remote {
         }
     }
 
-    /// Sends one batch (the tar.gz chunks on `stream`) and applies it.
-    pub(crate) async fn apply(&self, stream: mpsc::Receiver<Vec<u8>>) -> Result<(), SyncError> {
-        let out = self.run(APPLY, &[], Some(stream)).await?;
+    /// Sends one batch (the tar.gz chunks on `stream`) and applies it; with
+    /// `release`, the lock is given back as the batch ends.
+    pub(crate) async fn apply(
+        &self,
+        stream: mpsc::Receiver<Vec<u8>>,
+        release: bool,
+    ) -> Result<(), SyncError> {
+        let then = if release { "release" } else { "keep" };
+        let out = self.run(APPLY, &[then], Some(stream)).await?;
         let pod = self.target.name.clone();
         if out.stderr.contains("No space left on device") {
             return Err(SyncError::DiskFull {
@@ -453,6 +483,38 @@ mod tests {
                 .code(),
             Some(75)
         );
+    }
+
+    #[test]
+    fn a_peek_takes_no_lock_and_a_last_batch_gives_the_lock_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let lock = dir.path().join(".devenv-sync/lock");
+        let peek = sh(PREPARE, &[d, "one", "host-a 1", "45", "peek"], b"");
+        assert_eq!(peek.status.code(), Some(0), "{peek:?}");
+        assert!(peek.stdout.starts_with(b"ok\n0\n"));
+        assert!(!lock.exists());
+        let locked = sh(PREPARE, &[d, "two", "host-b 2", "45", "lock"], b"");
+        assert_eq!(locked.status.code(), Some(0), "{locked:?}");
+        // While another sync holds the lock, a peek is refused as a lock would be.
+        let refused = sh(PREPARE, &[d, "one", "host-a 1", "45", "peek"], b"");
+        assert_eq!(refused.status.code(), Some(94));
+        assert!(String::from_utf8_lossy(&refused.stdout).contains(" two "));
+        let stale = sh(PREPARE, &[d, "one", "host-a 1", "0", "peek"], b"");
+        assert_eq!(stale.status.code(), Some(0), "{stale:?}");
+        assert!(lock.exists(), "a peek leaves even a stale lock alone");
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        tar.append_dir("files", dir.path()).unwrap();
+        let empty = tar.into_inner().unwrap().finish().unwrap();
+        let kept = sh(APPLY, &[d, "two", "host-b 2", "keep"], &empty);
+        assert_eq!(kept.status.code(), Some(0), "{kept:?}");
+        assert!(lock.exists());
+        let released = sh(APPLY, &[d, "two", "host-b 2", "release"], &empty);
+        assert_eq!(released.status.code(), Some(0), "{released:?}");
+        assert!(!lock.exists());
     }
 
     #[test]

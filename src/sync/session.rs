@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 use crate::forward::pods::is_ready;
 use crate::sync::manifest::Manifest;
 use crate::sync::pack::{Batch, pack};
-use crate::sync::plan::diff;
-use crate::sync::remote::{HEARTBEAT, Remote, Target};
-use crate::sync::scan::{Excludes, scan};
+use crate::sync::plan::{Plan, diff};
+use crate::sync::remote::{HEARTBEAT, Hold, Remote, Target};
+use crate::sync::scan::{Excludes, Scan, scan};
 use crate::sync::{SyncError, watch as fs_watch};
 use crate::{labels, progress, render, spec};
 
@@ -100,8 +100,10 @@ pub(crate) async fn run(cluster: &Cluster, options: Options) -> Result<()> {
             _ = &mut interrupted => Ok(Served::Interrupted),
         };
         match outcome {
-            Ok(Served::Done) => {
-                remote.release().await;
+            Ok(Served::Done { holding }) => {
+                if holding {
+                    remote.release().await;
+                }
                 return Ok(());
             }
             Ok(Served::Interrupted) => {
@@ -131,11 +133,20 @@ pub(crate) async fn run(cluster: &Cluster, options: Options) -> Result<()> {
 }
 
 enum Served {
-    /// `--once`: the pod matches the tree.
-    Done,
+    /// `--once`: the pod matches the tree; the lock may still be ours.
+    Done {
+        holding: bool,
+    },
     Interrupted,
     /// The pod stopped being the Ready dev pod.
     Replaced,
+}
+
+/// The first batch: the scan made while the pod was asked for its
+/// manifest, and whether the batch gives the lock back (`--once`).
+struct First {
+    scanned: Scan,
+    release: bool,
 }
 
 struct Session {
@@ -154,7 +165,22 @@ impl Session {
         watcher: Option<&mut fs_watch::Watcher>,
         once: bool,
     ) -> Result<Served, SyncError> {
-        let mut manifest = remote.prepare().await?;
+        // The local tree is scanned while the pod reports what it holds. A
+        // `--once` only looks first: when nothing differs, it is done without
+        // taking the lock, and without a command to give it back.
+        let hold = if once { Hold::Peek } else { Hold::Lock };
+        let (manifest, scanned) = tokio::join!(remote.prepare(hold), self.scan_local(remote));
+        let (mut manifest, scanned) = (manifest?, scanned?);
+        let target = &remote.target;
+        eprintln!("Syncing {} to pod {}", self.root.display(), target);
+        if once {
+            if self.plan(&scanned, &manifest).is_empty() {
+                self.warn(&scanned.warnings);
+                self.up_to_date(remote, &scanned);
+                return Ok(Served::Done { holding: false });
+            }
+            manifest = remote.prepare(Hold::Lock).await?;
+        }
         let (beat_error_tx, mut beat_error) = mpsc::channel(1);
         let beating = Arc::clone(remote);
         let heartbeat = tokio::spawn(async move {
@@ -167,14 +193,13 @@ impl Session {
             }
         });
         let _stop_heartbeat = AbortOnDrop(heartbeat);
-        let target = &remote.target;
-        eprintln!("Syncing {} to pod {}", self.root.display(), target);
-        self.batch(remote, pods, &mut manifest, true).await?;
-        if once {
-            return Ok(Served::Done);
-        }
+        let first = First {
+            scanned,
+            release: once,
+        };
+        let released = self.batch(remote, pods, &mut manifest, Some(first)).await?;
         let Some(watcher) = watcher else {
-            return Ok(Served::Done);
+            return Ok(Served::Done { holding: !released });
         };
         eprintln!("Watching for changes (Ctrl-C to stop)");
         loop {
@@ -189,7 +214,7 @@ impl Session {
                     }
                     // Everything that arrived meanwhile is part of this batch.
                     while watcher.changes.try_recv().is_ok() {}
-                    self.batch(remote, pods, &mut manifest, false).await?;
+                    self.batch(remote, pods, &mut manifest, None).await?;
                 }
                 changed = pods.changed() => {
                     if changed.is_err() || pod_is_gone(pods, target) {
@@ -201,37 +226,29 @@ impl Session {
         }
     }
 
-    /// One scan, diff and upload. `first` shows a progress bar and a summary.
+    /// One scan (unless `first` brings it), diff and upload. The first batch
+    /// shows a progress bar and a summary. Returns whether the pod gave the
+    /// lock back with it (`first.release`, and something was sent).
     async fn batch(
         &mut self,
         remote: &Remote,
         pods: &mut Pods,
         manifest: &mut Manifest,
-        first: bool,
-    ) -> Result<(), SyncError> {
+        first: Option<First>,
+    ) -> Result<bool, SyncError> {
         let started = Instant::now();
-        let excludes = self.excludes.clone();
-        let root = self.root.clone();
-        let pod_entries = manifest.entries.clone();
-        let (scan, plan) = tokio::task::spawn_blocking(move || {
-            let scan = scan(&excludes);
-            let plan = diff(&scan.entries, &pod_entries, |path| {
-                root.join(path).symlink_metadata().is_ok()
-            });
-            (scan, plan)
-        })
-        .await
-        .map_err(|err| internal(remote, err))?;
+        let release = first.as_ref().is_some_and(|first| first.release);
+        let (first, scan) = match first {
+            Some(first) => (true, first.scanned),
+            None => (false, self.scan_local(remote).await?),
+        };
         self.warn(&scan.warnings);
+        let plan = self.plan(&scan, manifest);
         if plan.is_empty() {
             if first {
-                eprintln!(
-                    "Pod {} is up to date ({} entries)",
-                    remote.target.name,
-                    scan.entries.len()
-                );
+                self.up_to_date(remote, &scan);
             }
-            return Ok(());
+            return Ok(false);
         }
         let deleted = plan.delete.len() + plan.rmdir.len();
         let total: u64 = plan
@@ -250,7 +267,7 @@ impl Session {
         // A deleted pod's exec stream can stay open until its container is
         // killed; the pod watch knows sooner.
         let applied = tokio::select! {
-            applied = remote.apply(stream) => applied,
+            applied = remote.apply(stream, release) => applied,
             () = wait_gone(pods, &remote.target) => Err(SyncError::Stream {
                 pod: remote.target.name.clone(),
             }),
@@ -278,7 +295,30 @@ impl Session {
         } else {
             tracing::info!("{summary}");
         }
-        Ok(())
+        Ok(release)
+    }
+
+    /// The local tree, walked on a blocking thread.
+    async fn scan_local(&self, remote: &Remote) -> Result<Scan, SyncError> {
+        let excludes = self.excludes.clone();
+        tokio::task::spawn_blocking(move || scan(&excludes))
+            .await
+            .map_err(|err| internal(remote, err))
+    }
+
+    /// What the pod lacks of the scanned tree.
+    fn plan(&self, scan: &Scan, manifest: &Manifest) -> Plan {
+        diff(&scan.entries, &manifest.entries, |path| {
+            self.root.join(path).symlink_metadata().is_ok()
+        })
+    }
+
+    fn up_to_date(&self, remote: &Remote, scan: &Scan) {
+        eprintln!(
+            "Pod {} is up to date ({} entries)",
+            remote.target.name,
+            scan.entries.len()
+        );
     }
 
     fn warn(&mut self, warnings: &[String]) {
