@@ -57,7 +57,7 @@ impl Stack {
             args.extend(["--profile".to_owned(), (*profile).to_owned()]);
         }
         let out = run_in(dir.path(), &args);
-        assert_success("init --from-compose", &out);
+        expect_success(&out, "init --from-compose");
         let mut spec: Value = serde_saphyr::from_str(&stdout(&out))
             .unwrap_or_else(|err| panic!("init printed invalid YAML: {err}\n{}", stdout(&out)));
         for_the_real_node(&mut spec, &name, &node);
@@ -212,7 +212,7 @@ impl Stack {
                 "--yes",
             ],
         );
-        assert_success("down --purge", &out);
+        expect_success(&out, "down --purge");
         for namespace in [self.dev_namespace(), self.test_namespace()] {
             let left = kubectl(&[
                 "get",
@@ -253,16 +253,6 @@ fn run_in<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run kubectl-devenv")
-}
-
-fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
 }
 
 /// The real node's name; fails (never skips) when the test bed has none or it is not Ready.

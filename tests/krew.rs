@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use common::{PLATFORMS, devenv_bin, repo, stderr, stdout, testbed_env};
+use common::{PLATFORMS, devenv_bin, expect_success, repo, stderr, stdout, testbed_env};
 
 const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 fn archive(dist: &Path, platform: &str) -> PathBuf {
@@ -119,16 +119,6 @@ impl Krew {
     }
 }
 
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
-}
-
 #[test]
 fn the_rendered_manifest_passes_krews_validation() {
     let validate = testbed_env("TESTBED_VALIDATE_KREW_MANIFEST");
@@ -139,7 +129,7 @@ fn the_rendered_manifest_passes_krews_validation() {
         .arg("-skip-install")
         .output()
         .unwrap();
-    assert_ok(&out, "validate-krew-manifest");
+    expect_success(&out, "validate-krew-manifest");
     for step in [
         "structural validation OK",
         "all spec.platform[] items are used",
@@ -178,7 +168,7 @@ fn krew_installs_the_linux_archive_and_kubectl_runs_the_plugin() {
     let krew = Krew::new();
     let manifest = dist().join("devenv.yaml");
     let out = krew.install(&manifest, &archive(dist(), "linux_amd64"), None);
-    assert_ok(&out, "kubectl krew install");
+    expect_success(&out, "kubectl krew install");
     assert!(
         stderr(&out).contains("Installed plugin: devenv"),
         "{}",
@@ -199,7 +189,7 @@ fn krew_installs_the_linux_archive_and_kubectl_runs_the_plugin() {
 
     // kubectl finds the plugin that krew linked into KREW_ROOT/bin, and runs it.
     let out = krew.kubectl(&["plugin", "list"], None);
-    assert_ok(&out, "kubectl plugin list");
+    expect_success(&out, "kubectl plugin list");
     let linked = krew.root.path().join("bin/kubectl-devenv");
     assert!(
         stdout(&out).contains(&linked.display().to_string()),
@@ -207,7 +197,7 @@ fn krew_installs_the_linux_archive_and_kubectl_runs_the_plugin() {
         stdout(&out)
     );
     let out = krew.kubectl(&["devenv", "version", "--client"], None);
-    assert_ok(&out, "kubectl devenv version --client");
+    expect_success(&out, "kubectl devenv version --client");
     let printed = stdout(&out);
     assert!(
         printed.starts_with(&format!("Client Version: {VERSION} (commit ")),
@@ -216,7 +206,7 @@ fn krew_installs_the_linux_archive_and_kubectl_runs_the_plugin() {
     assert!(printed.contains("x86_64-unknown-linux"), "{printed}");
 
     let out = krew.kubectl(&["krew", "uninstall", "devenv"], None);
-    assert_ok(&out, "kubectl krew uninstall");
+    expect_success(&out, "kubectl krew uninstall");
     assert!(
         !linked.exists() && !krew.store().exists(),
         "uninstall left files behind"
@@ -237,7 +227,7 @@ fn every_platform_archive_installs_with_its_license() {
         let krew = Krew::new();
         let (os, arch) = platform.split_once('_').unwrap();
         let out = krew.install(&manifest, &archive(dist(), platform), Some((os, arch)));
-        assert_ok(&out, &format!("kubectl krew install for {platform}"));
+        expect_success(&out, &format!("kubectl krew install for {platform}"));
         let binary = if os == "windows" {
             "kubectl-devenv.exe"
         } else {
@@ -284,6 +274,6 @@ fn the_release_workflow_passes_actionlint() {
         .arg(&workflow)
         .output()
         .unwrap();
-    assert_ok(&out, "actionlint");
+    expect_success(&out, "actionlint");
     assert_eq!(stdout(&out), "", "actionlint findings");
 }
